@@ -1,0 +1,191 @@
+// Every environment variable the server reads is parsed and validated here,
+// once, at start-up. An invalid value stops the start with a one-line message
+// naming the variable (see ConfigError).
+import path from "node:path";
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** "7d", "12h", "30m", "45s", "500ms" or a plain number of seconds. */
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) return undefined;
+  const amount = Number(match[1]);
+  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "s"] ?? 1000;
+  return Math.round(amount * unitMs);
+}
+
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), "must be true or false")
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const durationMs = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, "must be a duration such as 7d, 12h, 30m or 45s")
+  .transform((v) => parseDuration(v) as number);
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  DATABASE_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), "must start with postgres:// or postgresql://")
+    .optional(),
+  DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+  DATABASE_CONNECT_TIMEOUT: durationMs.prefault("5s"),
+  MIGRATE_ON_START: booleanFlag.default(true),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  JWT_TTL: durationMs.prefault("7d"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  INTROSPECTION: booleanFlag.optional(),
+  GRAPHQL_QUERY_STATS: booleanFlag.default(false),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), "must start with redis:// or rediss://")
+    .optional(),
+  EVENT_RETENTION: durationMs.prefault("7d"),
+  WS_MAX_SUBSCRIPTIONS: positiveInt.default(100),
+  WS_KEEPALIVE: durationMs.prefault("12s"),
+  WS_CONNECTION_INIT_TIMEOUT: durationMs.prefault("3s"),
+  SHUTDOWN_TIMEOUT: durationMs.prefault("10s"),
+  // Operation limits (src/http/limits.ts); 0 turns a count limit off.
+  LIMIT_MAX_DEPTH: nonNegativeInt.default(12),
+  LIMIT_MAX_ALIASES: nonNegativeInt.default(30),
+  LIMIT_MAX_ROOT_FIELDS: nonNegativeInt.default(20),
+  LIMIT_MAX_DIRECTIVES: nonNegativeInt.default(50),
+  LIMIT_MAX_TOKENS: nonNegativeInt.default(2000),
+  LIMIT_MAX_COST: nonNegativeInt.default(50000),
+  LIMIT_BODY_SIZE: z.string().default("100kb"),
+  ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
+  // Rate limits on credentials (src/modules/auth/rateLimits.ts).
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: positiveInt.default(10),
+  RATE_LIMIT_LOGIN_PER_ADDRESS: positiveInt.default(100),
+  RATE_LIMIT_LOGIN_WINDOW: durationMs.prefault("15m"),
+  RATE_LIMIT_SIGNUP_PER_ADDRESS: positiveInt.min(100).default(100),
+  RATE_LIMIT_SIGNUP_WINDOW: durationMs.prefault("1h"),
+  TRUST_PROXY: booleanFlag.default(false),
+  METRICS_TOKEN: z.string().min(1).optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  isProduction: boolean;
+  host: string;
+  port: number;
+  database:
+    | { kind: "pglite"; dataDir: string | undefined }
+    | { kind: "postgres"; url: string; poolMax: number; connectTimeoutMs: number };
+  dataDir: string;
+  migrateOnStart: boolean;
+  jwt: { secret: string | undefined; ttlMs: number };
+  logLevel: Env["LOG_LEVEL"];
+  introspection: boolean;
+  landingPage: boolean;
+  queryStats: boolean;
+  redisUrl: string | undefined;
+  eventRetentionMs: number;
+  websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
+  shutdownTimeoutMs: number;
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxRootFields: number;
+    maxDirectives: number;
+    maxTokens: number;
+    maxCost: number;
+    bodySize: string;
+    allowBatchedRequests: boolean;
+  };
+  rateLimits: {
+    loginPerAccount: number;
+    loginPerAddress: number;
+    loginWindowMs: number;
+    signUpPerAddress: number;
+    signUpWindowMs: number;
+  };
+  trustProxy: boolean;
+  metricsToken: string | undefined;
+}
+
+/** Parses the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most .env tooling.
+  const present = Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(`Invalid ${variable}: ${issue?.message ?? "invalid value"}.`);
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === "production";
+  if (isProduction && !env.JWT_SECRET) {
+    throw new ConfigError("Invalid JWT_SECRET: required when NODE_ENV=production.");
+  }
+  const dataDir = path.resolve(env.DATA_DIR);
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    host: env.HOST,
+    port: env.PORT,
+    database: env.DATABASE_URL
+      ? {
+          kind: "postgres",
+          url: env.DATABASE_URL,
+          poolMax: env.DATABASE_POOL_MAX,
+          connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT,
+        }
+      : { kind: "pglite", dataDir: path.join(dataDir, "pglite") },
+    dataDir,
+    migrateOnStart: env.MIGRATE_ON_START,
+    jwt: { secret: env.JWT_SECRET, ttlMs: env.JWT_TTL },
+    logLevel: env.LOG_LEVEL,
+    introspection: env.INTROSPECTION ?? !isProduction,
+    landingPage: !isProduction,
+    queryStats: env.GRAPHQL_QUERY_STATS,
+    redisUrl: env.REDIS_URL,
+    eventRetentionMs: env.EVENT_RETENTION,
+    websocket: {
+      maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
+      keepAliveMs: env.WS_KEEPALIVE,
+      connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT,
+    },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
+    limits: {
+      maxDepth: env.LIMIT_MAX_DEPTH,
+      maxAliases: env.LIMIT_MAX_ALIASES,
+      maxRootFields: env.LIMIT_MAX_ROOT_FIELDS,
+      maxDirectives: env.LIMIT_MAX_DIRECTIVES,
+      maxTokens: env.LIMIT_MAX_TOKENS,
+      maxCost: env.LIMIT_MAX_COST,
+      bodySize: env.LIMIT_BODY_SIZE,
+      allowBatchedRequests: env.ALLOW_BATCHED_REQUESTS,
+    },
+    rateLimits: {
+      loginPerAccount: env.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      loginPerAddress: env.RATE_LIMIT_LOGIN_PER_ADDRESS,
+      loginWindowMs: env.RATE_LIMIT_LOGIN_WINDOW,
+      signUpPerAddress: env.RATE_LIMIT_SIGNUP_PER_ADDRESS,
+      signUpWindowMs: env.RATE_LIMIT_SIGNUP_WINDOW,
+    },
+    trustProxy: env.TRUST_PROXY,
+    metricsToken: env.METRICS_TOKEN,
+  };
+}

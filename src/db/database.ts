@@ -1,0 +1,101 @@
+// Opens the database the configuration names: the embedded PGlite database
+// (DATABASE_URL unset) or a PostgreSQL server through a pg pool. Either way the
+// result is the raw Prisma client plus the few connection-level operations the
+// server needs (migrate, ping, close). The raw client must only be used by the
+// policy layer, auth, migrations and the seed (see tests/unit/boundaries.test.ts).
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import type { Config } from "../config.js";
+import { PrismaClient } from "../generated/prisma/client.js";
+import { applyMigrations, type MigrationConnection, type MigrationResult } from "./migrate.js";
+import { countingAdapterFactory } from "./queryStats.js";
+
+export type RawPrismaClient = PrismaClient;
+
+export interface Database {
+  kind: "pglite" | "postgres";
+  prisma: RawPrismaClient;
+  migrate(): Promise<MigrationResult>;
+  /** Resolves when a trivial query succeeds; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Driver {
+  adapter: SqlMigrationAwareDriverAdapterFactory;
+  migrate(): Promise<MigrationResult>;
+  close(): Promise<void>;
+}
+
+async function openPGlite(dataDir: string | undefined): Promise<Driver> {
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  const pglite = new PGlite(dataDir ? { dataDir } : {});
+  await pglite.waitReady;
+  return {
+    adapter: new PrismaPGlite(pglite),
+    migrate: () =>
+      applyMigrations({
+        exec: async (sql) => {
+          await pglite.exec(sql);
+        },
+        query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
+      }),
+    close: () => pglite.close(),
+  };
+}
+
+function openPostgres(url: string, poolMax: number, connectTimeoutMs: number): Driver {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    connectionTimeoutMillis: connectTimeoutMs,
+    // Without a keep-alive a dropped server leaves idle sockets half-open.
+    keepAlive: true,
+  });
+  // An idle client losing its server emits here; the pool replaces it. Without
+  // a listener the process would crash on a database restart.
+  pool.on("error", () => undefined);
+  return {
+    adapter: new PrismaPg(pool),
+    migrate: async () => {
+      // Migrations hold a session-level advisory lock: keep them on one client.
+      const client = await pool.connect();
+      const connection: MigrationConnection = {
+        exec: async (sql) => {
+          await client.query(sql);
+        },
+        query: async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[],
+      };
+      try {
+        return await applyMigrations(connection);
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+export async function openDatabase(database: Config["database"]): Promise<Database> {
+  const driver =
+    database.kind === "pglite"
+      ? await openPGlite(database.dataDir)
+      : openPostgres(database.url, database.poolMax, database.connectTimeoutMs);
+  const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter) });
+  return {
+    kind: database.kind,
+    prisma,
+    migrate: () => driver.migrate(),
+    ping: async () => {
+      await prisma.$queryRawUnsafe("SELECT 1");
+    },
+    close: async () => {
+      await prisma.$disconnect();
+      await driver.close();
+    },
+  };
+}

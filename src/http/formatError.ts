@@ -1,0 +1,55 @@
+// The last stop of every error on its way to a client. Our own errors and
+// Apollo's request-level errors pass through; Prisma's known errors are
+// translated; everything else is masked as INTERNAL_SERVER_ERROR, so no stack,
+// SQL or file path reaches the client. The request-logging plugin logs the
+// masked ones in full with the request id (isUnexpectedError).
+import { unwrapResolverError } from "@apollo/server/errors";
+import type { GraphQLFormattedError } from "graphql";
+import { translatePrismaError } from "../db/prismaErrors.js";
+import { AppError, internalError } from "../errors.js";
+
+// Codes Apollo Server and graphql-js give errors about the request itself.
+const REQUEST_ERROR_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "BAD_USER_INPUT",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+  "OPERATION_RESOLUTION_FAILURE",
+]);
+
+function fromAppError(error: AppError, formatted: GraphQLFormattedError): GraphQLFormattedError {
+  // `http` is Apollo's instruction for the response status, not for clients.
+  const { http: _http, ...extensions } = error.extensions;
+  return {
+    message: error.message,
+    ...(formatted.locations ? { locations: formatted.locations } : {}),
+    ...(formatted.path ? { path: formatted.path } : {}),
+    extensions,
+  };
+}
+
+/** The AppError an error stands for, when it is one the client may see as is. */
+function knownError(error: unknown): AppError | undefined {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError) return original;
+  return translatePrismaError(original);
+}
+
+const isRequestError = (formatted: GraphQLFormattedError) =>
+  !formatted.path && (formatted.extensions?.code === undefined || REQUEST_ERROR_CODES.has(String(formatted.extensions.code)));
+
+export function isUnexpectedError(formatted: GraphQLFormattedError, error: unknown): boolean {
+  return !knownError(error) && !isRequestError(formatted);
+}
+
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const known = knownError(error);
+  if (known) return fromAppError(known, formatted);
+  if (isRequestError(formatted)) {
+    const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+    return { ...formatted, extensions: { ...extensions, code: extensions.code ?? "GRAPHQL_VALIDATION_FAILED" } };
+  }
+  return fromAppError(internalError(), formatted);
+}

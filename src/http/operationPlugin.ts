@@ -1,0 +1,69 @@
+// One structured log line per GraphQL operation (request id, operation name,
+// duration, viewer, outcome, SQL statements), the full details of unexpected
+// errors, and, with GRAPHQL_QUERY_STATS=1, `extensions.queryStats` on every
+// response. The statement count comes from the counting driver adapter
+// (db/queryStats.ts), scoped to this request by the HTTP layer.
+import type { ApolloServerPlugin } from "@apollo/server";
+import type { GraphQLContext } from "../context.js";
+import { currentQueryStats } from "../db/queryStats.js";
+import type { Logger } from "../logger.js";
+import { isUnexpectedError } from "./formatError.js";
+
+export interface OperationObserver {
+  /** Called once per finished operation, for metrics. */
+  onOperation?(report: OperationReport): void;
+}
+
+export interface OperationReport {
+  operationName: string;
+  operationType: string;
+  outcome: "success" | "error";
+  errorCodes: string[];
+  durationMs: number;
+  sqlStatements: number;
+}
+
+export function operationPlugin(options: {
+  logger: Logger;
+  queryStats: boolean;
+  observer?: OperationObserver;
+}): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const started = performance.now();
+      return {
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) {
+            if (isUnexpectedError(error, error)) {
+              contextValue.logger.error({ err: error.originalError ?? error, path: error.path }, "unexpected error");
+            }
+          }
+        },
+        async willSendResponse({ response, operationName, operation, errors }) {
+          const durationMs = Math.round((performance.now() - started) * 100) / 100;
+          const sqlStatements = currentQueryStats()?.sqlStatements ?? 0;
+          const errorCodes = (errors ?? []).map((e) => String(e.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
+          const report: OperationReport = {
+            operationName: operationName ?? "anonymous",
+            operationType: operation?.operation ?? "unknown",
+            outcome: errorCodes.length ? "error" : "success",
+            errorCodes,
+            durationMs,
+            sqlStatements,
+          };
+          options.observer?.onOperation?.(report);
+          contextValue.logger.info(
+            { ...report, viewerId: contextValue.viewer?.id ?? null },
+            "graphql operation",
+          );
+          if (options.queryStats && response.body.kind === "single") {
+            response.body.singleResult.extensions = {
+              ...response.body.singleResult.extensions,
+              queryStats: { sqlStatements, durationMs },
+            };
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// GraphQL over WebSocket (the graphql-ws protocol) on the same port and path as
+// HTTP. The viewer is taken once, from connectionParams.authorization at
+// connection_init: a bad token closes the socket with 4403, no token means an
+// anonymous connection. The socket is closed (4403) when its token expires, so
+// no subscription outlives the credentials it was opened with.
+import type { Server } from "node:http";
+import { randomUUID } from "node:crypto";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Config } from "../config.js";
+import type { ContextFactory } from "../context.js";
+import type { Logger } from "../logger.js";
+import type { TokenService } from "../modules/auth/tokens.js";
+import { bearerToken } from "../modules/auth/tokens.js";
+import type { Viewer } from "../policy/viewer.js";
+import { formatError } from "./formatError.js";
+
+type ConnectionState = {
+  viewer?: Viewer | null;
+  expiryTimer?: NodeJS.Timeout;
+  operations?: Set<string>;
+};
+
+export interface WebSocketObserver {
+  onConnectionChange?(delta: 1 | -1): void;
+  onSubscriptionChange?(delta: 1 | -1): void;
+}
+
+// setTimeout cannot wait longer than ~24.8 days.
+const MAX_TIMER_MS = 2_147_483_647;
+
+export function attachWebSocketServer(options: {
+  httpServer: Server;
+  path: string;
+  schema: GraphQLSchema;
+  config: Pick<Config, "websocket" | "isProduction">;
+  tokens: TokenService;
+  createContext: ContextFactory;
+  logger: Logger;
+  observer?: WebSocketObserver;
+}) {
+  const { config, tokens, logger, observer } = options;
+  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path });
+  const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
+    errors.map((error) => formatError(error.toJSON(), error));
+
+  wsServer.on("connection", (socket: WebSocket) => {
+    observer?.onConnectionChange?.(1);
+    socket.once("close", () => observer?.onConnectionChange?.(-1));
+  });
+
+  const cleanup = useServer<Record<string, unknown> | undefined, ConnectionState>(
+    {
+      schema: options.schema,
+      isProd: config.isProduction,
+      connectionInitWaitTimeout: config.websocket.connectionInitTimeoutMs,
+      onConnect: async (ctx) => {
+        try {
+          const token = bearerToken(ctx.connectionParams?.authorization);
+          if (!token) {
+            ctx.extra.viewer = null;
+            return true;
+          }
+          const { viewer, expiresAt } = await tokens.verify(token);
+          ctx.extra.viewer = viewer;
+          ctx.extra.expiryTimer = setTimeout(
+            () => ctx.extra.socket.close(4403, "Forbidden: token expired"),
+            Math.min(Math.max(0, expiresAt.getTime() - Date.now()), MAX_TIMER_MS),
+          );
+          return true;
+        } catch {
+          return false; // graphql-ws closes with 4403 Forbidden
+        }
+      },
+      onClose: (ctx) => {
+        clearTimeout(ctx.extra.expiryTimer);
+        for (const _id of ctx.extra.operations ?? []) observer?.onSubscriptionChange?.(-1);
+        ctx.extra.operations?.clear();
+      },
+      onSubscribe: (ctx, id) => {
+        const operations = (ctx.extra.operations ??= new Set());
+        if (operations.size >= config.websocket.maxSubscriptions) {
+          return [
+            new GraphQLError(
+              `Too many active operations on this connection (limit: ${config.websocket.maxSubscriptions}).`,
+              { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } },
+            ),
+          ];
+        }
+        operations.add(id);
+        observer?.onSubscriptionChange?.(1);
+      },
+      onComplete: (ctx, id) => {
+        if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
+      },
+      onError: (ctx, id, _payload, errors) => {
+        if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
+        return format(errors);
+      },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+      context: (ctx) =>
+        options.createContext({
+          requestId: `ws-${randomUUID()}`,
+          viewer: ctx.extra.viewer ?? null,
+          clientAddress: ctx.extra.request.socket.remoteAddress ?? "unknown",
+          logger,
+        }),
+    },
+    wsServer,
+    config.websocket.keepAliveMs,
+  );
+
+  return {
+    wsServer,
+    /** Closes every socket with 1001 (going away) and stops accepting new ones. */
+    async close(): Promise<void> {
+      for (const client of wsServer.clients) client.close(1001, "Server shutting down");
+      await cleanup.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}

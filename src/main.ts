@@ -1,0 +1,50 @@
+// Process entry point: configuration, start-up, and graceful shutdown only.
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config);
+  const started = performance.now();
+  const server = await startServer(config, { logger });
+  logger.info(
+    { url: server.url, database: server.database.kind, startupMs: Math.round(performance.now() - started) },
+    `server ready at ${server.url}`,
+  );
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, "shutting down");
+    // Whatever happens, the process ends within the configured timeout.
+    setTimeout(() => {
+      logger.error("shutdown timed out; exiting");
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    server.close().then(
+      () => {
+        logger.info("shutdown complete");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+// Bearer tokens: HS256 JWTs carrying the user id. The secret comes from
+// JWT_SECRET; outside production, when it is unset, one is generated on first
+// start and kept in DATA_DIR so tokens survive restarts.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { errors, jwtVerify, SignJWT } from "jose";
+import type { Config } from "../../config.js";
+import { unauthenticated } from "../../errors.js";
+import type { Viewer } from "../../policy/viewer.js";
+
+const ISSUER = "todo-graphql-server";
+
+export interface TokenService {
+  issue(userId: string): Promise<string>;
+  /** The viewer a token names; throws UNAUTHENTICATED for any bad token. */
+  verify(token: string): Promise<{ viewer: Viewer; expiresAt: Date }>;
+}
+
+export async function resolveJwtSecret(config: Pick<Config, "jwt" | "dataDir">): Promise<Uint8Array> {
+  if (config.jwt.secret) return new TextEncoder().encode(config.jwt.secret);
+  const file = path.join(config.dataDir, "jwt-secret");
+  try {
+    return new TextEncoder().encode((await readFile(file, "utf8")).trim());
+  } catch {
+    const secret = randomBytes(48).toString("base64url");
+    await mkdir(config.dataDir, { recursive: true });
+    // wx: if another process wrote one first, fall back to reading theirs.
+    await writeFile(file, secret, { mode: 0o600, flag: "wx" }).catch(() => undefined);
+    return new TextEncoder().encode((await readFile(file, "utf8")).trim());
+  }
+}
+
+export function createTokenService(secret: Uint8Array, ttlMs: number): TokenService {
+  return {
+    issue: (userId) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(userId)
+        .setIssuer(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime(new Date(Date.now() + ttlMs))
+        .sign(secret),
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ["HS256"] });
+        if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw new Error("incomplete token");
+        return { viewer: { id: payload.sub }, expiresAt: new Date(payload.exp * 1000) };
+      } catch (error) {
+        if (error instanceof errors.JWTExpired) throw unauthenticated("Your session has expired. Sign in again.");
+        throw unauthenticated("The bearer token is not valid.");
+      }
+    },
+  };
+}
+
+/** Reads "Bearer <token>"; undefined when there is no header at all. */
+export function bearerToken(authorization: unknown): string | undefined {
+  if (authorization === undefined || authorization === null || authorization === "") return undefined;
+  if (typeof authorization !== "string") throw unauthenticated("The Authorization header must be 'Bearer <token>'.");
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (!match?.[1]) throw unauthenticated("The Authorization header must be 'Bearer <token>'.");
+  return match[1];
+}

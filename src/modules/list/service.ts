@@ -1,0 +1,48 @@
+import type { List } from "../../generated/prisma/client.js";
+import type { PolicyClient } from "../../policy/client.js";
+import type { NewEvent } from "../../realtime/eventLog.js";
+import { notNull, requireText } from "../validation.js";
+
+const listTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
+
+export const listEvent = (kind: NewEvent["kind"], list: List): NewEvent => ({
+  kind,
+  subject: "LIST",
+  spaceId: list.spaceId,
+  listId: list.id,
+  todoId: null,
+  listOwnerId: list.ownerId,
+  listPrivate: list.private,
+});
+
+export function createList(db: PolicyClient, viewerId: string, input: { spaceId: string; title: string; private?: boolean | null }) {
+  const title = listTitle(input.title);
+  return db.$transaction(async (tx) => {
+    const list = await tx.list.create({
+      data: { spaceId: input.spaceId, title, private: input.private ?? false, ownerId: viewerId },
+    });
+    await tx.$appendEvent(listEvent("CREATED", list));
+    return list;
+  });
+}
+
+export function updateList(db: PolicyClient, id: string, input: { title?: string | null; private?: boolean | null }) {
+  const title = notNull(input.title, "title", "Title");
+  const isPrivate = notNull(input.private, "private", "Private");
+  return db.$transaction(async (tx) => {
+    const list = await tx.list.update({
+      where: { id },
+      data: { ...(title === undefined ? {} : { title: listTitle(title) }), private: isPrivate },
+    });
+    await tx.$appendEvent(listEvent("UPDATED", list));
+    return list;
+  });
+}
+
+export function deleteList(db: PolicyClient, id: string): Promise<string> {
+  return db.$transaction(async (tx) => {
+    const list = await tx.list.delete({ where: { id } });
+    await tx.$appendEvent(listEvent("DELETED", list));
+    return list.id;
+  });
+}

@@ -1,0 +1,197 @@
+// The access rules of shared/api/ACCESS.md, one table per model. Hold this
+// file next to ACCESS.md: each entry is one row of it.
+//
+// read/update/delete yield a Prisma `where` filter: the rows the viewer may
+// touch. The enforcing client (client.ts) ANDs the read filter into every read
+// and checks update/delete against the row first (NOT_FOUND when the row is
+// not readable, FORBIDDEN when readable but not writable). create decides on
+// the input before anything is written.
+import type { Prisma } from "../generated/prisma/client.js";
+import type { Viewer } from "./viewer.js";
+
+/** What a create rule may look at: the raw rows of the parents it names. */
+export interface CreateContext {
+  viewer: Viewer;
+  /** Is there a row of `model` matching `where` that the viewer may read? */
+  canRead(model: ModelName, where: Record<string, unknown>): Promise<boolean>;
+}
+
+export type Decision = { allow: true } | { allow: false; code: "NOT_FOUND" | "FORBIDDEN"; rule: string };
+
+export const allow: Decision = { allow: true };
+const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string): Decision => ({ allow: false, code, rule });
+
+export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo";
+
+interface ModelRules<Where> {
+  read(viewer: Viewer): Where;
+  update(viewer: Viewer): Where;
+  delete(viewer: Viewer): Where;
+  create(data: Record<string, unknown>, context: CreateContext): Promise<Decision>;
+  /** Columns an update may never change (ownership and parent links). */
+  immutable: readonly string[];
+  /** Nested relation writes a create may carry; all others are refused. */
+  nestedCreates?: readonly string[];
+  /**
+   * An invariant over the rows around a written row, checked inside the write's
+   * transaction after the write: a message means the write is undone and fails
+   * with CONFLICT. `lock` serialises concurrent writers that could break it.
+   */
+  invariant?: {
+    lock(row: Record<string, unknown>): { table: string; id: string };
+    check(row: Record<string, unknown>, tx: Prisma.TransactionClient): Promise<string | undefined>;
+  };
+}
+
+// A filter that matches no row, for operations nobody may perform.
+const NOTHING = { id: { in: [] as string[] } };
+
+const memberOf = (viewer: Viewer): Prisma.SpaceWhereInput => ({ members: { some: { userId: viewer.id } } });
+const adminOf = (viewer: Viewer): Prisma.SpaceWhereInput => ({
+  members: { some: { userId: viewer.id, role: "ADMIN" } },
+});
+
+const listRead = (viewer: Viewer): Prisma.ListWhereInput => ({
+  OR: [{ ownerId: viewer.id }, { AND: [{ space: memberOf(viewer) }, { private: false }] }],
+});
+
+interface WhereInputs {
+  user: Prisma.UserWhereInput;
+  space: Prisma.SpaceWhereInput;
+  spaceMember: Prisma.SpaceMemberWhereInput;
+  list: Prisma.ListWhereInput;
+  todo: Prisma.TodoWhereInput;
+}
+
+export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
+  user: {
+    // The user is me, or shares at least one space with me.
+    read: (viewer) => ({ OR: [{ id: viewer.id }, { memberships: { some: { space: memberOf(viewer) } } }] }),
+    // Only through updateMe.
+    update: (viewer) => ({ id: viewer.id }),
+    // Not offered by the API.
+    delete: () => NOTHING,
+    // Sign-up creates users through the auth module, never through a viewer.
+    create: async () => deny("FORBIDDEN", "user.create: only sign-up creates users"),
+    immutable: ["id", "email", "passwordHash", "createdAt"],
+  },
+
+  space: {
+    // I am a member.
+    read: (viewer) => memberOf(viewer),
+    // I am an admin.
+    update: (viewer) => adminOf(viewer),
+    delete: (viewer) => adminOf(viewer),
+    // Any signed-in user; the creator is the owner and the only, ADMIN, member.
+    create: async (data, { viewer }) => {
+      if (data.ownerId !== viewer.id) return deny("FORBIDDEN", "space.create: owner must be the creator");
+      const members = (data.members as { create?: unknown } | undefined)?.create;
+      const creatorAsAdmin =
+        members !== null &&
+        typeof members === "object" &&
+        !Array.isArray(members) &&
+        (members as Record<string, unknown>).userId === viewer.id &&
+        (members as Record<string, unknown>).role === "ADMIN" &&
+        Object.keys(members).length === 2;
+      if (!creatorAsAdmin) return deny("FORBIDDEN", "space.create: the creator must become its ADMIN member");
+      return allow;
+    },
+    immutable: ["id", "ownerId", "createdAt"],
+    nestedCreates: ["members"],
+  },
+
+  spaceMember: {
+    // I am a member of that space.
+    read: (viewer) => ({ space: memberOf(viewer) }),
+    // I am an admin of the space.
+    update: (viewer) => ({ space: adminOf(viewer) }),
+    // I am an admin of the space, or it is my own membership (leave).
+    delete: (viewer) => ({ OR: [{ space: adminOf(viewer) }, { userId: viewer.id }] }),
+    // I am an admin of the space, and the new member is not me.
+    create: async (data, { viewer, canRead }) => {
+      const spaceId = data.spaceId as string;
+      if (!(await canRead("space", { id: spaceId }))) return deny("NOT_FOUND", "spaceMember.create: space not readable");
+      if (!(await canRead("space", { id: spaceId, ...adminOf(viewer) }))) {
+        return deny("FORBIDDEN", "spaceMember.create: not an admin of the space");
+      }
+      if (data.userId === viewer.id) return deny("FORBIDDEN", "spaceMember.create: cannot add yourself");
+      return allow;
+    },
+    immutable: ["id", "spaceId", "userId", "createdAt"],
+    // A space always keeps at least one ADMIN.
+    invariant: {
+      lock: (row) => ({ table: "Space", id: row.spaceId as string }),
+      check: async (row, tx) => {
+        const admins = await tx.spaceMember.count({ where: { spaceId: row.spaceId as string, role: "ADMIN" } });
+        return admins === 0 ? "A space must keep at least one admin." : undefined;
+      },
+    },
+  },
+
+  list: {
+    // I own it; or I am a member of its space and it is not private.
+    read: listRead,
+    // I own it and am still a member of the space; or I am an admin of the space.
+    update: (viewer) => ({
+      OR: [{ ownerId: viewer.id, space: memberOf(viewer) }, { space: adminOf(viewer) }],
+    }),
+    // I own it; or I am an admin of the space.
+    delete: (viewer) => ({ OR: [{ ownerId: viewer.id }, { space: adminOf(viewer) }] }),
+    // The owner is me and I am a member of the space.
+    create: async (data, { viewer, canRead }) => {
+      if (!(await canRead("space", { id: data.spaceId as string }))) {
+        return deny("NOT_FOUND", "list.create: space not readable");
+      }
+      if (data.ownerId !== viewer.id) return deny("FORBIDDEN", "list.create: owner must be the creator");
+      return allow;
+    },
+    immutable: ["id", "ownerId", "spaceId", "createdAt"],
+  },
+
+  todo: {
+    // Every operation is allowed exactly when I may read the todo's list.
+    read: (viewer) => ({ list: listRead(viewer) }),
+    update: (viewer) => ({ list: listRead(viewer) }),
+    delete: (viewer) => ({ list: listRead(viewer) }),
+    create: async (data, { viewer, canRead }) => {
+      if (!(await canRead("list", { id: data.listId as string }))) {
+        return deny("NOT_FOUND", "todo.create: list not readable");
+      }
+      if (data.ownerId !== viewer.id) return deny("FORBIDDEN", "todo.create: owner must be the creator");
+      return allow;
+    },
+    immutable: ["id", "ownerId", "listId", "createdAt"],
+  },
+};
+
+/**
+ * Relations of each model, for filtering what `include`/`select` pulls in.
+ * To-many relations get the related model's read filter; to-one relations
+ * cannot be filtered by Prisma and are refused (load them with a DataLoader).
+ */
+export const relations: Record<ModelName, Record<string, { model: ModelName; many: boolean }>> = {
+  user: {
+    ownedSpaces: { model: "space", many: true },
+    memberships: { model: "spaceMember", many: true },
+    lists: { model: "list", many: true },
+    todos: { model: "todo", many: true },
+  },
+  space: {
+    owner: { model: "user", many: false },
+    members: { model: "spaceMember", many: true },
+    lists: { model: "list", many: true },
+  },
+  spaceMember: {
+    space: { model: "space", many: false },
+    user: { model: "user", many: false },
+  },
+  list: {
+    space: { model: "space", many: false },
+    owner: { model: "user", many: false },
+    todos: { model: "todo", many: true },
+  },
+  todo: {
+    list: { model: "list", many: false },
+    owner: { model: "user", many: false },
+  },
+};

@@ -1,0 +1,171 @@
+// Wires one server instance: database, realtime, Apollo Server on Express
+// (HTTP POST/GET /graphql), graphql-ws on the same path, health routes, and an
+// orderly close(). main.ts calls this; so do the tests, on a free port.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApolloServer } from "@apollo/server";
+import { expressMiddleware } from "@as-integrations/express5";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import {
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import { makeExecutableSchema } from "@graphql-tools/schema";
+import express, { type ErrorRequestHandler } from "express";
+import { Redis } from "ioredis";
+import type { Config } from "./config.js";
+import { createContextFactory, type GraphQLContext } from "./context.js";
+import { openDatabase, type Database } from "./db/database.js";
+import { withQueryStats } from "./db/queryStats.js";
+import { AppError } from "./errors.js";
+import { formatError } from "./http/formatError.js";
+import { healthRoutes } from "./http/health.js";
+import { operationPlugin } from "./http/operationPlugin.js";
+import { requestIdMiddleware } from "./http/requestId.js";
+import { attachWebSocketServer } from "./http/websocket.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
+import { createAuthService } from "./modules/auth/service.js";
+import { bearerToken, createTokenService, resolveJwtSecret, type TokenService } from "./modules/auth/tokens.js";
+import { createRealtime } from "./realtime/index.js";
+import { loadTypeDefs, resolvers } from "./schema.js";
+
+export const GRAPHQL_PATH = "/graphql";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  database: Database;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config);
+  const database = await openDatabase(config.database);
+  const resources: { close(): Promise<void> }[] = [database];
+  try {
+    if (config.migrateOnStart) {
+      const { applied } = await database.migrate();
+      if (applied.length) logger.info({ applied }, "applied migrations");
+    }
+    const redis = config.redisUrl
+      ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+      : undefined;
+    redis?.on("error", (error: Error) => logger.warn({ err: error.message }, "redis error"));
+    if (redis) resources.unshift({ close: async () => void redis.disconnect() });
+
+    const realtime = await createRealtime(database.prisma, config, logger);
+    resources.unshift(realtime);
+    const tokens = createTokenService(await resolveJwtSecret(config), config.jwt.ttlMs);
+    const auth = createAuthService(database.prisma, tokens, createAuthRateLimiter(config.rateLimits, redis));
+    const createContext = createContextFactory({
+      prisma: database.prisma,
+      auth,
+      realtime,
+      policyOptions: (requestLogger) => ({
+        onDenied: (denial) => requestLogger.debug({ denial }, "policy denied"),
+        onEventsCommitted: (events) => realtime.published(events),
+      }),
+    });
+
+    const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("trust proxy", config.trustProxy);
+    const httpServer = http.createServer(app);
+    const ws = attachWebSocketServer({
+      httpServer,
+      path: GRAPHQL_PATH,
+      schema,
+      config,
+      tokens,
+      createContext,
+      logger,
+    });
+
+    const apollo = new ApolloServer<GraphQLContext>({
+      schema,
+      introspection: config.introspection,
+      allowBatchedHttpRequests: config.limits.allowBatchedRequests,
+      includeStacktraceInErrorResponses: false,
+      formatError,
+      plugins: [
+        ApolloServerPluginDrainHttpServer({ httpServer }),
+        config.landingPage
+          ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+          : ApolloServerPluginLandingPageDisabled(),
+        operationPlugin({ logger, queryStats: config.queryStats }),
+        { async serverWillStart() { return { drainServer: () => ws.close() }; } },
+      ],
+    });
+    await apollo.start();
+
+    app.use(requestIdMiddleware);
+    app.use(healthRoutes(database));
+    app.use(
+      GRAPHQL_PATH,
+      express.json({ limit: config.limits.bodySize }),
+      // Every statement this request sends is counted in its own scope.
+      (_req, _res, next) => withQueryStats({ sqlStatements: 0 }, () => next()),
+      expressMiddleware(apollo, {
+        context: async ({ req, res }) => {
+          const requestId = String(res.locals.requestId);
+          const requestLogger = logger.child({ requestId });
+          const viewer = await viewerFromHeader(tokens, req.headers.authorization);
+          return createContext({ requestId, viewer, clientAddress: req.ip ?? "unknown", logger: requestLogger });
+        },
+      }),
+    );
+    app.use(jsonErrorHandler(logger));
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const { port } = httpServer.address() as AddressInfo;
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+    const url = `http://${host}:${port}${GRAPHQL_PATH}`;
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        // apollo.stop() stops accepting, waits for in-flight requests (drain
+        // plugin) and closes the WebSockets (drainServer above).
+        await apollo.stop();
+        for (const resource of resources) await resource.close();
+      })());
+    return { url, port, database, logger, close };
+  } catch (error) {
+    for (const resource of resources) await resource.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A bad token fails the whole request with 401 before any resolver runs. */
+async function viewerFromHeader(tokens: TokenService, authorization: string | undefined) {
+  try {
+    const token = bearerToken(authorization);
+    return token ? (await tokens.verify(token)).viewer : null;
+  } catch (error) {
+    if (error instanceof AppError) {
+      throw new AppError(error.code, error.message, { http: { status: 401, headers: new Map([["www-authenticate", "Bearer"]]) } });
+    }
+    throw error;
+  }
+}
+
+/** Body-parser and other pre-GraphQL failures, answered as GraphQL errors in JSON. */
+function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    const status = typeof error?.status === "number" && error.status >= 400 && error.status < 500 ? error.status : 500;
+    let message = "Something went wrong on our side.";
+    if (error instanceof AppError) message = error.message;
+    else if (error?.type === "entity.too.large") message = `Request body is larger than the limit (${error.limit} bytes).`;
+    else if (error?.type === "entity.parse.failed") message = "Request body is not valid JSON.";
+    else if (status < 500) message = "The request could not be read.";
+    if (status === 500) logger.error({ err: error }, "unexpected HTTP error");
+    const code = error instanceof AppError ? error.code : status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST";
+    res.status(error instanceof AppError ? 401 : status).json({ errors: [{ message, extensions: { code } }] });
+  };
+}
