@@ -3,7 +3,7 @@
 // orderly close(). main.ts calls this; so do the tests, on a free port.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { ApolloServer } from "@apollo/server";
+import { ApolloServer, HeaderMap } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import {
@@ -149,7 +149,9 @@ async function viewerFromHeader(tokens: TokenService, authorization: string | un
     return token ? (await tokens.verify(token)).viewer : null;
   } catch (error) {
     if (error instanceof AppError) {
-      throw new AppError(error.code, error.message, { http: { status: 401, headers: new Map([["www-authenticate", "Bearer"]]) } });
+      throw new AppError(error.code, error.message, {
+        http: { status: 401, headers: new HeaderMap([["www-authenticate", 'Bearer error="invalid_token"']]) },
+      });
     }
     throw error;
   }

@@ -32,9 +32,12 @@ function fromAppError(error: AppError, formatted: GraphQLFormattedError): GraphQ
 
 /** The AppError an error stands for, when it is one the client may see as is. */
 function knownError(error: unknown): AppError | undefined {
-  const original = unwrapResolverError(error);
-  if (original instanceof AppError) return original;
-  return translatePrismaError(original);
+  // Apollo wraps errors thrown outside resolvers (the context function) too.
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (current instanceof AppError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return translatePrismaError(unwrapResolverError(error));
 }
 
 const isRequestError = (formatted: GraphQLFormattedError) =>
