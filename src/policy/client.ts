@@ -65,7 +65,17 @@ type RawClient = PrismaClient | Prisma.TransactionClient;
 
 const rawDelegate = (tx: RawClient, model: ModelName) => tx[model] as unknown as GenericDelegate;
 
-const and = (...filters: unknown[]): Args => ({ AND: filters.filter((f) => f !== undefined) });
+/**
+ * Narrows `where` by `filter`. The caller's own conditions stay at the top
+ * level, so a unique `where` (findUnique, update, delete) keeps the unique
+ * field Prisma requires there; the filter joins any AND the caller wrote.
+ */
+function restrict(where: unknown, filter: unknown): Args {
+  if (where === undefined || where === null) return { AND: [filter] };
+  const own = where as Args;
+  const ands = own.AND === undefined ? [] : Array.isArray(own.AND) ? own.AND : [own.AND];
+  return { ...own, AND: [...ands, filter] };
+}
 
 function readFilter(model: ModelName, viewer: Viewer | null): Args {
   // An anonymous caller reads nothing; resolvers reject it earlier, this is the backstop.
@@ -97,7 +107,7 @@ function guardSelection(model: ModelName, args: Args, viewer: Viewer | null): Ar
       const nested = value === true ? {} : (value as Args);
       result[field] = {
         ...guardSelection(relation.model, nested, viewer),
-        where: and(nested.where, readFilter(relation.model, viewer)),
+        where: restrict(nested.where, readFilter(relation.model, viewer)),
       };
     }
     guarded[key] = result;
@@ -148,7 +158,7 @@ function bind(
 
     const read = (operation: ReadOperation) => async (args: Args = {}) =>
       own(client)[operation](
-        guardSelection(model, { ...args, where: and(args.where, readFilter(model, viewer)) }, viewer),
+        guardSelection(model, { ...args, where: restrict(args.where, readFilter(model, viewer)) }, viewer),
       );
 
     const create = async (args: Args) => {
@@ -159,7 +169,7 @@ function bind(
         const context: CreateContext = {
           viewer: me,
           canRead: async (parent, where) =>
-            ((await rawDelegate(tx, parent).count({ where: and(where, readFilter(parent, me)) })) as number) > 0,
+            ((await rawDelegate(tx, parent).count({ where: restrict(where, readFilter(parent, me)) })) as number) > 0,
         };
         const decision = await modelRules.create(data, context);
         if (!decision.allow) {
@@ -179,11 +189,11 @@ function bind(
       }
       return inTransaction(async (_db, tx) => {
         const target = (await own(tx).findFirst({
-          where: and(args.where, readFilter(model, me)),
+          where: restrict(args.where, readFilter(model, me)),
         })) as Args | null;
         if (!target) return deny(model, operation, `${model}.read`, notFound(label));
         const permitted = modelRules[operation](me) as Args;
-        const allowed = await own(tx).count({ where: and({ id: target.id }, permitted) });
+        const allowed = await own(tx).count({ where: restrict({ id: target.id }, permitted) });
         if (allowed === 0) deny(model, operation, `${model}.${operation}`, forbidden());
 
         const invariant = modelRules.invariant;
