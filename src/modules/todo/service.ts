@@ -32,14 +32,10 @@ export function createTodo(db: PolicyClient, viewerId: string, input: { listId: 
 export function updateTodo(db: PolicyClient, id: string, input: { title?: string | null; completed?: boolean | null }) {
   const title = notNull(input.title, "title", "Title");
   const completed = notNull(input.completed, "completed", "Completed");
+  // ACCESS.md: `completed: true` sets completedAt to now (also when it was
+  // already completed), `false` clears it; absent leaves it alone.
+  const completedAt = completed === undefined ? undefined : completed ? new Date() : null;
   return db.$transaction(async (tx) => {
-    let completedAt: Date | null | undefined;
-    if (completed === false) completedAt = null;
-    if (completed === true) {
-      // Completing an already completed todo keeps the time it was first completed.
-      const current = await tx.todo.findUnique({ where: { id }, select: { completedAt: true } });
-      completedAt = current?.completedAt ?? new Date();
-    }
     const todo = await tx.todo.update({
       where: { id },
       data: { ...(title === undefined ? {} : { title: todoTitle(title) }), completedAt },
