@@ -43,7 +43,11 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
       decoded[1].length > 0 &&
       decoded[1].length <= 64
     ) {
-      return { createdAt: new Date(decoded[0] as number), id: decoded[1] };
+      const position = { createdAt: new Date(decoded[0] as number), id: decoded[1] };
+      // A time outside Date's range would reach the database as an invalid
+      // date; and Buffer skips characters outside the alphabet, so only the
+      // exact encoding of the position counts as that cursor.
+      if (!Number.isNaN(position.createdAt.getTime()) && encodeCursor(position) === cursor) return position;
     }
   } catch {
     // Falls through to the error below: any undecodable cursor is the same mistake.
