@@ -119,12 +119,12 @@ export function worldBuilder(world: World = emptyWorld()) {
       world.users.push(row);
       return row;
     },
-    /** A space owned by `owner`, who is its first (ADMIN) member, as createSpace makes it. */
-    space(owner: UserRow, members: [UserRow, Role][] = []): SpaceRow {
+    /** A space owned by `owner`, its first member (ADMIN, as createSpace makes it, unless told otherwise). */
+    space(owner: UserRow, members: [UserRow, Role][] = [], ownerRole: Role = "ADMIN"): SpaceRow {
       const id = newId("s");
       const row = { id, name: `Space ${id}`, slug: id.slice(-16), ownerId: owner.id, createdAt: tick() };
       world.spaces.push(row);
-      member(row, owner, "ADMIN");
+      member(row, owner, ownerRole);
       for (const [user, role] of members) member(row, user, role);
       return row;
     },
