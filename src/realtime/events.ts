@@ -22,12 +22,15 @@ export function encodeEventCursor(id: bigint): string {
   return Buffer.from(`${CURSOR_PREFIX}${id.toString()}`).toString("base64url");
 }
 
+// Event ids are PostgreSQL bigints starting at 1.
+const MAX_EVENT_ID = 9_223_372_036_854_775_807n;
+
 export function decodeEventCursor(cursor: string, field = "after"): bigint {
   const text = Buffer.from(cursor, "base64url").toString("utf8");
-  if (!text.startsWith(CURSOR_PREFIX) || !/^\d{1,19}$/.test(text.slice(CURSOR_PREFIX.length))) {
-    throw badUserInput("That cursor is not valid.", field);
-  }
-  return BigInt(text.slice(CURSOR_PREFIX.length));
+  const digits = text.slice(CURSOR_PREFIX.length);
+  const id = text.startsWith(CURSOR_PREFIX) && /^[1-9]\d{0,18}$/.test(digits) ? BigInt(digits) : 0n;
+  if (id < 1n || id > MAX_EVENT_ID) throw badUserInput("That cursor is not valid.", field);
+  return id;
 }
 
 /** An event as delivered to one subscriber, with the row read through its policy. */

@@ -18,7 +18,7 @@ export interface Realtime {
   published(events: CommittedEvent[]): void;
   /** Events matching filter with id > after, in order, read from the log. */
   replay(filter: EventFilter, after: bigint): AsyncGenerator<ChangeEvent>;
-  /** BAD_USER_INPUT unless `after` names an event still in the log (or the log's end). */
+  /** BAD_USER_INPUT unless `after` names an event still in the log. */
   assertCursorRetained(after: bigint): Promise<void>;
   maxSubscriptionsPerConnection: number;
   prune(): Promise<number>;
@@ -35,9 +35,19 @@ export async function createRealtime(
   const tailer = new EventTailer(prisma, bus, logger, pollIntervalMs);
   await tailer.start();
 
+  // Pruning removes a prefix of the log (every id up to the newest expired
+  // event), never rows in between: createdAt is the time a transaction began,
+  // which is not in id order, and a hole in the middle would be a gap in a
+  // replay. replay() relies on this.
   const prune = async () => {
     const cutoff = new Date(Date.now() - config.eventRetentionMs);
-    const { count } = await prisma.event.deleteMany({ where: { createdAt: { lt: cutoff } } });
+    const boundary = await prisma.event.findFirst({
+      where: { createdAt: { lt: cutoff } },
+      orderBy: { id: "desc" },
+      select: { id: true },
+    });
+    if (!boundary) return 0;
+    const { count } = await prisma.event.deleteMany({ where: { id: { lte: boundary.id } } });
     return count;
   };
   const pruneTimer = setInterval(() => {
@@ -47,6 +57,11 @@ export async function createRealtime(
   await prune().catch((error: unknown) => logger.warn({ err: error }, "event log pruning failed"));
 
   const retentionText = describeDuration(config.eventRetentionMs);
+  const cursorExpired = () =>
+    badUserInput(
+      `That cursor is older than the event log's retention (${retentionText}). Reload and subscribe without 'after'.`,
+      "after",
+    );
 
   return {
     tailer,
@@ -56,30 +71,30 @@ export async function createRealtime(
       if (last) bus.publish(last.id);
     },
     async *replay(filter, after) {
-      for (let cursor = after; ; ) {
+      // Every page reads from the row the previous one ended on (the cursor's
+      // own row first) and must find it. Pruning only removes a prefix of the
+      // log, so a row still present proves nothing after it is missing; a row
+      // gone means the log was pruned past it mid-replay.
+      for (let anchor = after; ; ) {
         const rows = await prisma.event.findMany({
-          where: { id: { gt: cursor }, ...filter },
+          where: { OR: [{ id: anchor }, { id: { gt: anchor }, ...filter }] },
           orderBy: { id: "asc" },
-          take: REPLAY_PAGE,
+          take: REPLAY_PAGE + 1,
         });
-        for (const row of rows) yield toChangeEvent(row);
-        const last = rows.at(-1);
-        if (!last || rows.length < REPLAY_PAGE) return;
-        cursor = last.id;
+        if (rows[0]?.id !== anchor) throw cursorExpired();
+        const page = rows.slice(1);
+        for (const row of page) yield toChangeEvent(row);
+        const last = page.at(-1);
+        if (!last || page.length < REPLAY_PAGE) return;
+        anchor = last.id;
       }
     },
     async assertCursorRetained(after) {
-      if (after === 0n) return;
-      const [exact, newest] = await Promise.all([
-        prisma.event.findUnique({ where: { id: after }, select: { id: true } }),
-        prisma.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } }),
-      ]);
-      if (exact) return;
-      if (newest && after > newest.id) throw badUserInput("That cursor is not valid.", "after");
-      throw badUserInput(
-        `That cursor is older than the event log's retention (${retentionText}). Reload and subscribe without 'after'.`,
-        "after",
-      );
+      if (await prisma.event.findUnique({ where: { id: after }, select: { id: true } })) return;
+      const oldest = await prisma.event.findFirst({ orderBy: { id: "asc" }, select: { id: true } });
+      // Inside the retained log but not an event: not a cursor this server issued.
+      if (oldest && after > oldest.id) throw badUserInput("That cursor is not valid.", "after");
+      throw cursorExpired();
     },
     prune,
     async close() {

@@ -27,11 +27,18 @@ export function matches(filter: EventFilter, event: ChangeEvent): boolean {
   );
 }
 
-export interface Subscription {
+export interface LiveSubscription {
   /** The last log id the tailer had passed on when this subscription began. */
   readonly startId: bigint;
-  /** Live events after startId, in order. Ends when close() is called. */
+  /** Live events after startId, in order. Ends as soon as close() is called. */
   readonly events: AsyncIterableIterator<ChangeEvent>;
+  /** Stops delivery at once: queued events are dropped, a pending next() ends. */
+  close(): void;
+}
+
+interface Subscriber {
+  filter: EventFilter;
+  push(event: ChangeEvent): void;
   close(): void;
 }
 
@@ -39,13 +46,10 @@ const BATCH = 500;
 
 export class EventTailer {
   private lastSeenId = 0n;
-  private readonly subscribers = new Set<{
-    filter: EventFilter;
-    push: (event: ChangeEvent) => void;
-    close: () => void;
-  }>();
+  private readonly subscribers = new Set<Subscriber>();
   private reading: Promise<void> | undefined;
   private readAgain = false;
+  private stopped = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribeBus: (() => void) | undefined;
 
@@ -57,14 +61,14 @@ export class EventTailer {
   ) {}
 
   async start(): Promise<void> {
-    const newest = await this.prisma.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
-    this.lastSeenId = newest?.id ?? 0n;
+    this.lastSeenId = await this.newestId();
     this.unsubscribeBus = this.bus.onPublished((lastId) => {
       if (lastId > this.lastSeenId) this.wake();
     });
-    this.pollTimer = setInterval(() => {
-      if (this.subscribers.size > 0) this.wake();
-    }, this.pollIntervalMs);
+    // Always on, not only while someone listens: a tailer that fell behind
+    // while it had no subscribers (a bus message lost during a Redis outage)
+    // would otherwise hand its next subscriber events from before it subscribed.
+    this.pollTimer = setInterval(() => this.wake(), this.pollIntervalMs);
     this.pollTimer.unref();
   }
 
@@ -72,49 +76,57 @@ export class EventTailer {
     return this.subscribers.size;
   }
 
-  subscribe(filter: EventFilter): Subscription {
-    const queue: ChangeEvent[] = [];
+  /** The id the tailer has read up to; later events reach live subscribers. */
+  get position(): bigint {
+    return this.lastSeenId;
+  }
+
+  subscribe(filter: EventFilter): LiveSubscription {
+    let queue: ChangeEvent[] = [];
     let waiting: ((result: IteratorResult<ChangeEvent>) => void) | undefined;
     let closed = false;
-    const subscriber = {
+    const subscriber: Subscriber = {
       filter,
-      close: () => close(),
-      push: (event: ChangeEvent) => {
+      push: (event) => {
         if (waiting) {
           const resolve = waiting;
           waiting = undefined;
           resolve({ value: event, done: false });
         } else queue.push(event);
       },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        queue = [];
+        this.subscribers.delete(subscriber);
+        waiting?.({ value: undefined, done: true });
+        waiting = undefined;
+      },
     };
-    this.subscribers.add(subscriber);
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      this.subscribers.delete(subscriber);
-      waiting?.({ value: undefined, done: true });
-      waiting = undefined;
-    };
+    if (this.stopped) subscriber.close();
+    else this.subscribers.add(subscriber);
+
     const events: AsyncIterableIterator<ChangeEvent> = {
       next: () => {
+        if (closed) return Promise.resolve({ value: undefined, done: true });
         const next = queue.shift();
         if (next) return Promise.resolve({ value: next, done: false });
-        if (closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => (waiting = resolve));
       },
       return: () => {
-        close();
+        subscriber.close();
         return Promise.resolve({ value: undefined, done: true });
       },
       [Symbol.asyncIterator]() {
         return this;
       },
     };
-    return { startId: this.lastSeenId, events, close };
+    return { startId: this.lastSeenId, events, close: subscriber.close };
   }
 
   /** Reads new rows now; coalesces overlapping calls into one more read. */
   wake(): void {
+    if (this.stopped) return;
     if (this.reading) {
       this.readAgain = true;
       return;
@@ -131,6 +143,14 @@ export class EventTailer {
   }
 
   private async readNew(): Promise<void> {
+    if (this.subscribers.size === 0) {
+      // Nobody to hand rows to: just keep up with the end of the log. A
+      // subscriber arriving meanwhile starts from the old position and gets
+      // nothing below the new one, which were committed before it subscribed.
+      const newest = await this.newestId();
+      if (newest > this.lastSeenId) this.lastSeenId = newest;
+      return;
+    }
     for (;;) {
       const rows = await this.prisma.event.findMany({
         where: { id: { gt: this.lastSeenId } },
@@ -144,15 +164,21 @@ export class EventTailer {
           if (matches(subscriber.filter, event)) subscriber.push(event);
         }
       }
-      if (rows.length < BATCH) return;
+      if (rows.length < BATCH || this.stopped) return;
     }
   }
 
-  /** Waits for a read in progress, for an orderly shutdown. */
+  private async newestId(): Promise<bigint> {
+    const newest = await this.prisma.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
+    return newest?.id ?? 0n;
+  }
+
+  /** Ends every subscription and waits for a read in progress, for an orderly shutdown. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
-    for (const subscriber of this.subscribers) subscriber.close();
     this.unsubscribeBus?.();
+    for (const subscriber of this.subscribers) subscriber.close();
     await this.reading;
   }
 }

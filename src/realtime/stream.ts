@@ -1,0 +1,70 @@
+// The event stream behind one subscription: optional replay from the log,
+// then live events from the tailer, each checked against the subscriber's
+// rights (delivery.ts) before it is yielded.
+//
+// Joining replay and live without gap or duplicate: the live subscription is
+// opened first, so everything the tailer reads from then on is queued. The
+// replay then reads the log to its end, which is at least where the tailer
+// stood when the live subscription opened. Ids only ever increase, so
+// skipping every id at or below the last one handled joins the two exactly,
+// whichever of them an event committed during the replay arrives through.
+//
+// Cancellation: graphql-ws ends a subscription by calling return() on its
+// iterator and waits for that before it finishes closing the socket. An async
+// generator cannot be returned while it awaits the next live event, which on a
+// quiet list may never come; so return() here first closes the live
+// subscription, which ends that await, and the generator then finishes.
+import type { GraphQLContext } from "../context.js";
+import { readableEvent } from "./delivery.js";
+import type { ChangeEvent, DeliveredEvent } from "./events.js";
+import type { EventFilter } from "./tailer.js";
+
+export function eventStream(
+  context: GraphQLContext,
+  filter: EventFilter,
+  after: bigint | undefined,
+): AsyncIterableIterator<DeliveredEvent> {
+  const live = context.realtime.tailer.subscribe(filter);
+  let cancelled = false;
+
+  async function* run(): AsyncGenerator<DeliveredEvent> {
+    try {
+      let last = after ?? live.startId;
+      const sources: AsyncIterable<ChangeEvent>[] = [];
+      if (after !== undefined) sources.push(context.realtime.replay(filter, after));
+      sources.push(live.events);
+      for (const source of sources) {
+        for await (const event of source) {
+          if (cancelled) return;
+          if (event.id <= last) continue;
+          last = event.id;
+          const delivered = await readableEvent(event, context);
+          if (delivered && !cancelled) yield delivered;
+        }
+      }
+    } finally {
+      live.close();
+    }
+  }
+
+  const generator = run();
+  const cancel = () => {
+    cancelled = true;
+    live.close();
+  };
+  return {
+    next: () => generator.next(),
+    return: async () => {
+      cancel();
+      await generator.return(undefined);
+      return { value: undefined, done: true };
+    },
+    throw: async (error: unknown) => {
+      cancel();
+      return generator.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
