@@ -11,7 +11,7 @@ import {
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { makeExecutableSchema } from "@graphql-tools/schema";
-import express, { type ErrorRequestHandler } from "express";
+import express from "express";
 import { Redis } from "ioredis";
 import type { Config } from "./config.js";
 import { createContextFactory, type GraphQLContext } from "./context.js";
@@ -20,7 +20,11 @@ import { withQueryStats } from "./db/queryStats.js";
 import { AppError } from "./errors.js";
 import { formatError } from "./http/formatError.js";
 import { healthRoutes } from "./http/health.js";
+import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
+import { createOperationLimits } from "./http/limits.js";
+import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { operationPlugin } from "./http/operationPlugin.js";
+import { requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
 import { attachWebSocketServer } from "./http/websocket.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -55,6 +59,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     redis?.on("error", (error: Error) => logger.warn({ err: error.message }, "redis error"));
     if (redis) resources.unshift({ close: async () => void redis.disconnect() });
 
+    const metrics = createMetrics();
     const realtime = await createRealtime(database.prisma, config, logger);
     resources.unshift(realtime);
     const tokens = createTokenService(await resolveJwtSecret(config), config.jwt.ttlMs);
@@ -65,11 +70,15 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       realtime,
       policyOptions: (requestLogger) => ({
         onDenied: (denial) => requestLogger.debug({ denial }, "policy denied"),
-        onEventsCommitted: (events) => realtime.published(events),
+        onEventsCommitted: (events) => {
+          metrics.eventsPublished(events.length);
+          realtime.published(events);
+        },
       }),
     });
 
     const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+    const limits = createOperationLimits(config.limits, { hideFieldSuggestions: !config.introspection });
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", config.trustProxy);
@@ -82,6 +91,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       tokens,
       createContext,
       logger,
+      limits,
+      observer: metrics.webSockets,
     });
 
     const apollo = new ApolloServer<GraphQLContext>({
@@ -90,12 +101,16 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       allowBatchedHttpRequests: config.limits.allowBatchedRequests,
       includeStacktraceInErrorResponses: false,
       formatError,
+      parseOptions: limits.parseOptions,
+      validationRules: limits.validationRules,
       plugins: [
+        ...limits.apolloPlugins(),
+        graphqlResponseStatusPlugin(),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         config.landingPage
           ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
           : ApolloServerPluginLandingPageDisabled(),
-        operationPlugin({ logger, queryStats: config.queryStats }),
+        operationPlugin({ logger, queryStats: config.queryStats, observer: metrics.operations }),
         { async serverWillStart() { return { drainServer: () => ws.close() }; } },
       ],
     });
@@ -103,6 +118,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
     app.use(requestIdMiddleware);
     app.use(healthRoutes(database));
+    app.use(metricsRoute(metrics, config.metricsToken));
     app.use(
       GRAPHQL_PATH,
       express.json({ limit: config.limits.bodySize }),
@@ -117,7 +133,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         },
       }),
     );
-    app.use(jsonErrorHandler(logger));
+    app.use(requestErrorHandler(logger, config.limits.bodySize));
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -155,19 +171,4 @@ async function viewerFromHeader(tokens: TokenService, authorization: string | un
     }
     throw error;
   }
-}
-
-/** Body-parser and other pre-GraphQL failures, answered as GraphQL errors in JSON. */
-function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (error, _req, res, _next) => {
-    const status = typeof error?.status === "number" && error.status >= 400 && error.status < 500 ? error.status : 500;
-    let message = "Something went wrong on our side.";
-    if (error instanceof AppError) message = error.message;
-    else if (error?.type === "entity.too.large") message = `Request body is larger than the limit (${error.limit} bytes).`;
-    else if (error?.type === "entity.parse.failed") message = "Request body is not valid JSON.";
-    else if (status < 500) message = "The request could not be read.";
-    if (status === 500) logger.error({ err: error }, "unexpected HTTP error");
-    const code = error instanceof AppError ? error.code : status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST";
-    res.status(error instanceof AppError ? 401 : status).json({ errors: [{ message, extensions: { code } }] });
-  };
 }

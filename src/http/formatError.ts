@@ -7,6 +7,7 @@ import { unwrapResolverError } from "@apollo/server/errors";
 import type { GraphQLFormattedError } from "graphql";
 import { translatePrismaError } from "../db/prismaErrors.js";
 import { AppError, internalError } from "../errors.js";
+import { asTokenLimitError } from "./limits.js";
 
 // Codes Apollo Server and graphql-js give errors about the request itself.
 const REQUEST_ERROR_CODES = new Set([
@@ -51,6 +52,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const known = knownError(error);
   if (known) return fromAppError(known, formatted);
   if (isRequestError(formatted)) {
+    if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") {
+      const tokenLimit = asTokenLimitError(formatted);
+      if (tokenLimit) return tokenLimit;
+    }
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code: extensions.code ?? "GRAPHQL_VALIDATION_FAILED" } };
   }

@@ -5,7 +5,17 @@
 // no subscription outlives the credentials it was opened with.
 import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import {
+  getOperationAST,
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.js";
@@ -15,6 +25,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { formatError } from "./formatError.js";
+import type { OperationLimits } from "./limits.js";
 
 type ConnectionState = {
   viewer?: Viewer | null;
@@ -25,6 +36,8 @@ type ConnectionState = {
 export interface WebSocketObserver {
   onConnectionChange?(delta: 1 | -1): void;
   onSubscriptionChange?(delta: 1 | -1): void;
+  /** A subscription event was sent to a client. */
+  onEventDelivered?(): void;
 }
 
 // setTimeout cannot wait longer than ~24.8 days.
@@ -38,6 +51,7 @@ export function attachWebSocketServer(options: {
   tokens: TokenService;
   createContext: ContextFactory;
   logger: Logger;
+  limits: OperationLimits;
   observer?: WebSocketObserver;
 }) {
   const { config, tokens, logger, observer } = options;
@@ -78,9 +92,13 @@ export function attachWebSocketServer(options: {
         for (const _id of ctx.extra.operations ?? []) observer?.onSubscriptionChange?.(-1);
         ctx.extra.operations?.clear();
       },
-      onSubscribe: (ctx, id) => {
+      onSubscribe: (ctx, id, payload) => {
         const operations = (ctx.extra.operations ??= new Set());
-        if (operations.size >= config.websocket.maxSubscriptions) {
+        // graphql-ws has already reserved this id in ctx.subscriptions, and drops
+        // an id the moment the client completes it, before onComplete runs: so
+        // a slot freed by a client's complete is free for its very next subscribe.
+        const active = Object.keys(ctx.subscriptions).length - 1;
+        if (active >= config.websocket.maxSubscriptions) {
           return [
             new GraphQLError(
               `Too many active operations on this connection (limit: ${config.websocket.maxSubscriptions}).`,
@@ -88,8 +106,11 @@ export function attachWebSocketServer(options: {
             ),
           ];
         }
+        const checked = checkOperation(options.schema, options.limits, payload);
+        if (Array.isArray(checked)) return checked;
         operations.add(id);
         observer?.onSubscriptionChange?.(1);
+        return checked;
       },
       onComplete: (ctx, id) => {
         if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
@@ -98,8 +119,12 @@ export function attachWebSocketServer(options: {
         if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
         return format(errors);
       },
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (getOperationAST(args.document, args.operationName)?.operation === "subscription") {
+          observer?.onEventDelivered?.();
+        }
+        return result.errors ? { ...result, errors: format(result.errors) } : undefined;
+      },
       context: (ctx) =>
         options.createContext({
           requestId: `ws-${randomUUID()}`,
@@ -121,4 +146,32 @@ export function attachWebSocketServer(options: {
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Parses and validates an operation with the same limits as HTTP (graphql-ws
+ * would otherwise parse and validate it with none), and returns what to
+ * execute, or the errors to send back.
+ */
+function checkOperation(
+  schema: GraphQLSchema,
+  limits: OperationLimits,
+  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+): ExecutionArgs | GraphQLError[] {
+  let document: DocumentNode;
+  try {
+    document = parse(payload.query, limits.parseOptions);
+  } catch (error) {
+    const message = error instanceof GraphQLError ? error.message : "The operation could not be parsed.";
+    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
+  }
+  const errors = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
+  if (errors.length) {
+    return errors.map((error) =>
+      error.extensions.code ? error : new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }),
+    );
+  }
+  const costError = limits.costError(schema, document, payload.operationName, payload.variables);
+  if (costError) return [costError];
+  return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
 }

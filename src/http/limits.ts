@@ -1,0 +1,170 @@
+// Operation limits: what an operation may ask for before the server spends
+// anything on it. Every limit comes from the environment (LIMIT_*; 0 turns a
+// count limit off) and every rejection is GRAPHQL_VALIDATION_FAILED with a
+// message naming the limit and its value (shared/api/ERRORS.md), over HTTP and
+// over WebSocket alike.
+//
+//   tokens      graphql-js's own parser option: the parse stops at the limit,
+//               so a huge document never becomes a huge AST.
+//   depth, aliases, directives
+//               GraphQL Armor's validation rules.
+//   root fields a small validation rule here (Armor has none).
+//   cost        cost.ts, checked once the variables are known.
+//
+// The body size limit and batching are HTTP matters: see server.ts.
+import { HeaderMap, type ApolloServerPlugin } from "@apollo/server";
+import { ApolloArmor } from "@escape.tech/graphql-armor";
+import {
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type ParseOptions,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from "graphql";
+import type { Config } from "../config.js";
+import { operationCost } from "./cost.js";
+
+export type LimitSettings = Config["limits"];
+
+export const LIMIT_ERROR_CODE = "GRAPHQL_VALIDATION_FAILED";
+
+export interface OperationLimits {
+  parseOptions: ParseOptions;
+  validationRules: ValidationRule[];
+  /** The cost error for this operation with these (raw, client-sent) variables, if any. */
+  costError(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: unknown): GraphQLError | undefined;
+  /** For Apollo Server: the cost check, once the operation is resolved, and Armor's plugins. */
+  apolloPlugins(): ApolloServerPlugin[];
+}
+
+/** A limit error as Apollo and graphql-ws send it: code, and 400 over HTTP. */
+export function limitError(message: string): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: LIMIT_ERROR_CODE, http: { status: 400, headers: new HeaderMap() } },
+  });
+}
+
+// Armor prefixes its messages with "Syntax Error: ", which they are not.
+const reportCleanly = (context: ValidationContext | null, error: GraphQLError) =>
+  context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error:\s*/, ""), { extensions: { code: LIMIT_ERROR_CODE } }));
+
+const armorLimit = (n: number) => ({
+  enabled: n > 0,
+  n,
+  exposeLimits: true,
+  propagateOnRejection: false,
+  onReject: [reportCleanly],
+});
+
+export function createOperationLimits(
+  settings: LimitSettings,
+  options: { hideFieldSuggestions: boolean },
+): OperationLimits {
+  const armor = new ApolloArmor({
+    maxDepth: { ...armorLimit(settings.maxDepth), flattenFragments: true, ignoreIntrospection: true },
+    maxAliases: armorLimit(settings.maxAliases),
+    maxDirectives: armorLimit(settings.maxDirectives),
+    // Armor's token check runs in a plugin hook whose errors Apollo answers
+    // with 500; the parser's own maxTokens (below) rejects properly instead.
+    maxTokens: { enabled: false },
+    // Armor's cost rule ignores variables and schema defaults: cost.ts.
+    costLimit: { enabled: false },
+    // Without introspection, "Did you mean ...?" would still reveal the schema.
+    blockFieldSuggestion: { enabled: options.hideFieldSuggestions },
+  }).protect();
+
+  const validationRules = [...armor.validationRules];
+  if (settings.maxRootFields > 0) validationRules.push(maxRootFieldsRule(settings.maxRootFields));
+
+  const costError: OperationLimits["costError"] = (schema, document, operationName, variables) => {
+    if (settings.maxCost <= 0) return undefined;
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return undefined;
+    const coerced = getVariableValues(
+      schema,
+      operation.variableDefinitions ?? [],
+      variables !== null && typeof variables === "object" ? (variables as Record<string, unknown>) : {},
+    );
+    // Variables that do not coerce fail at execution with their own error.
+    if (coerced.errors) return undefined;
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    }
+    const cost = operationCost(schema, operation, fragments, coerced.coerced);
+    if (cost <= settings.maxCost) return undefined;
+    return limitError(`Query cost limit of ${settings.maxCost} exceeded, found ${formatCost(cost)}.`);
+  };
+
+  return {
+    parseOptions: settings.maxTokens > 0 ? { maxTokens: settings.maxTokens } : {},
+    validationRules,
+    costError,
+    apolloPlugins: () => [
+      // Armor's declarations name Apollo's CommonJS types, this project uses
+      // the ES module ones: the same plain objects at run time.
+      ...(armor.plugins as unknown as ApolloServerPlugin[]),
+      {
+        async requestDidStart() {
+          return {
+            async didResolveOperation({ schema, document, operationName, request }) {
+              const error = costError(schema, document, operationName, request.variables);
+              if (error) throw error;
+            },
+          };
+        },
+      },
+    ],
+  };
+}
+
+const formatCost = (cost: number) => (Number.isSafeInteger(cost) ? String(cost) : cost.toExponential(2));
+
+/** Counts the fields selected at the root of each operation, through fragments. */
+export function maxRootFieldsRule(max: number): ValidationRule {
+  return (context: ValidationContext) => ({
+    OperationDefinition(operation) {
+      const count = countFields(operation.selectionSet, context, new Set());
+      if (count > max) {
+        context.reportError(
+          new GraphQLError(`Root fields limit of ${max} exceeded, found ${count}.`, {
+            nodes: [operation],
+            extensions: { code: LIMIT_ERROR_CODE },
+          }),
+        );
+      }
+    },
+  });
+}
+
+function countFields(selectionSet: SelectionSetNode, context: ValidationContext, seen: Set<string>): number {
+  let count = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) count += 1;
+    else if (selection.kind === Kind.INLINE_FRAGMENT) count += countFields(selection.selectionSet, context, seen);
+    else if (!seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      const fragment = context.getFragment(selection.name.value);
+      if (fragment) count += countFields(fragment.selectionSet, context, seen);
+    }
+  }
+  return count;
+}
+
+// graphql-js reports the token limit as a syntax error; the API reports every
+// limit the same way.
+const TOKEN_LIMIT = /^Syntax Error: Document contains more than (\d+) tokens\. Parsing aborted\.$/;
+
+/** The public form of a token-limit parse error, or undefined for any other error. */
+export function asTokenLimitError(formatted: GraphQLFormattedError): GraphQLFormattedError | undefined {
+  const match = TOKEN_LIMIT.exec(formatted.message);
+  if (!match) return undefined;
+  return { message: `Token limit of ${match[1]} exceeded.`, extensions: { code: LIMIT_ERROR_CODE } };
+}

@@ -1,0 +1,142 @@
+// Prometheus metrics (prom-client), served at GET /metrics. Each server
+// instance keeps its own registry (tests run several in one process); the
+// process metrics (CPU, memory, event loop, GC) belong to the process and are
+// collected once into a registry of their own.
+//
+// Operation names are chosen by clients, so as a label they are checked and
+// capped: a client sending random names cannot make the series grow without
+// bound (see operationLabel).
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Router } from "express";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { OperationObserver } from "./operationPlugin.js";
+import type { WebSocketObserver } from "./websocket.js";
+
+export const METRICS_PATH = "/metrics";
+const MAX_OPERATION_NAMES = 200;
+const OPERATION_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly operations: OperationObserver;
+  readonly webSockets: WebSocketObserver;
+  /** Events this instance committed and handed to the pub/sub. */
+  eventsPublished(count: number): void;
+  /** The Prometheus text of this instance and of the process. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  const operationsTotal = new Counter({
+    name: "graphql_operations_total",
+    help: "GraphQL operations over HTTP, by operation name, type and outcome (success or error).",
+    labelNames: ["operation", "type", "outcome"] as const,
+    registers: [registry],
+  });
+  const errorsTotal = new Counter({
+    name: "graphql_errors_total",
+    help: "Errors in GraphQL responses over HTTP, by extensions.code.",
+    labelNames: ["code"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "graphql_operation_duration_seconds",
+    help: "Time from the start of a GraphQL request to its response, by operation name and type.",
+    labelNames: ["operation", "type"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const sqlStatements = new Histogram({
+    name: "graphql_operation_sql_statements",
+    help: "SQL statements sent to the database by one GraphQL operation, by operation name.",
+    labelNames: ["operation"] as const,
+    buckets: [0, 1, 2, 3, 5, 10, 20, 50, 100, 250],
+    registers: [registry],
+  });
+  const wsConnections = new Gauge({
+    name: "graphql_ws_connections",
+    help: "Open GraphQL WebSocket connections.",
+    registers: [registry],
+  });
+  const wsSubscriptions = new Gauge({
+    name: "graphql_ws_subscriptions",
+    help: "Active operations (mostly subscriptions) on GraphQL WebSocket connections.",
+    registers: [registry],
+  });
+  const published = new Counter({
+    name: "realtime_events_published_total",
+    help: "Change events committed by this instance and published to the pub/sub.",
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: "realtime_events_delivered_total",
+    help: "Subscription events sent to WebSocket clients by this instance.",
+    registers: [registry],
+  });
+
+  const knownNames = new Set<string>();
+  const operationLabel = (name: string): string => {
+    if (!OPERATION_NAME.test(name)) return "invalid";
+    if (knownNames.has(name)) return name;
+    if (knownNames.size >= MAX_OPERATION_NAMES) return "other";
+    knownNames.add(name);
+    return name;
+  };
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    operations: {
+      onOperation(report) {
+        const operation = operationLabel(report.operationName);
+        operationsTotal.inc({ operation, type: report.operationType, outcome: report.outcome });
+        for (const code of report.errorCodes) errorsTotal.inc({ code });
+        duration.observe({ operation, type: report.operationType }, report.durationMs / 1000);
+        sqlStatements.observe({ operation }, report.sqlStatements);
+      },
+    },
+    webSockets: {
+      onConnectionChange: (delta) => wsConnections.inc(delta),
+      onSubscriptionChange: (delta) => wsSubscriptions.inc(delta),
+      onEventDelivered: () => delivered.inc(),
+    },
+    eventsPublished: (count) => published.inc(count),
+    async render() {
+      return `${await registry.metrics()}\n${await processMetrics().metrics()}`;
+    },
+  };
+}
+
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
+/** GET /metrics; with a token, only for `Authorization: Bearer <token>`. */
+export function metricsRoute(metrics: Metrics, token: string | undefined): Router {
+  const router = Router();
+  const expected = token === undefined ? undefined : digest(token);
+  router.get(METRICS_PATH, async (req, res) => {
+    if (expected) {
+      const given = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+      // Compared as digests: equal lengths, and in constant time.
+      if (!given || !timingSafeEqual(digest(given), expected)) {
+        res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        res.status(401).json({ error: "A valid metrics token is required." });
+        return;
+      }
+    }
+    res.setHeader("content-type", metrics.contentType);
+    res.setHeader("cache-control", "no-store");
+    res.send(await metrics.render());
+  });
+  return router;
+}
