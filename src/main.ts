@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     `server ready at ${server.url}`,
   );
 
+  let shuttingDown = false;
   const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
     logger.info({ signal }, "shutting down");
     // Whatever happens, the process ends within the configured timeout.
     setTimeout(() => {
@@ -40,8 +43,10 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  // `on`, not `once`: a listener must stay registered, or a loader such as tsx
+  // sees none left and re-raises the signal, killing the process mid-drain.
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
 main().catch((error: unknown) => {

@@ -1,0 +1,135 @@
+// Health, readiness, the WebSocket transport and the error mask, against the
+// real server.
+import { createClient } from "graphql-ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { usePostgres, adminUrl, createTestDatabase } from "../helpers/database.js";
+import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
+import { startTcpProxy } from "../helpers/tcpProxy.js";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server?.close());
+
+describe("health and readiness", () => {
+  it("answers /health with 200 ok", async () => {
+    const response = await fetch(`${server.baseUrl}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok" });
+  });
+
+  it("answers /ready with 200 when the database answers", async () => {
+    const response = await fetch(`${server.baseUrl}/ready`);
+    expect(response.status).toBe(200);
+  });
+
+  it("echoes a sane x-request-id and makes one otherwise", async () => {
+    const given = await fetch(`${server.baseUrl}/health`, { headers: { "x-request-id": "trace-123" } });
+    expect(given.headers.get("x-request-id")).toBe("trace-123");
+    const made = await fetch(`${server.baseUrl}/health`, { headers: { "x-request-id": "bad id with spaces" } });
+    expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe.skipIf(!usePostgres)("readiness when PostgreSQL becomes unreachable", () => {
+  it("turns /ready to 503 with a reason, and back to 200 when the database returns", async () => {
+    const target = new URL(adminUrl);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    const database = await createTestDatabase();
+    const proxied = new URL(database.url!);
+    proxied.host = `127.0.0.1:${proxy.port}`;
+    const viaProxy = await startTestServer({
+      database: { ...database, url: proxied.toString(), config: { kind: "postgres", url: proxied.toString(), poolMax: 4, connectTimeoutMs: 1000 } },
+    });
+    try {
+      expect((await fetch(`${viaProxy.baseUrl}/ready`)).status).toBe(200);
+      await proxy.cut();
+      const down = await fetch(`${viaProxy.baseUrl}/ready`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ status: "unavailable", reason: expect.stringMatching(/^database: /) });
+      await proxy.restore();
+      let status = 0;
+      for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+        status = (await fetch(`${viaProxy.baseUrl}/ready`)).status;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+      await database.drop();
+    }
+  });
+});
+
+describe("GraphQL over WebSocket", () => {
+  const connect = (authorization?: string) =>
+    createClient({
+      url: server.wsUrl,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: authorization ? { authorization } : {},
+    });
+
+  const query = <T>(client: ReturnType<typeof createClient>, text: string) =>
+    new Promise<{ data?: T; errors?: unknown }>((resolve, reject) => {
+      let result: { data?: T; errors?: unknown } = {};
+      client.subscribe<T>({ query: text }, {
+        next: (value) => (result = value as typeof result),
+        error: reject,
+        complete: () => resolve(result),
+      });
+    });
+
+  it("answers me with the token from connectionParams", async () => {
+    const { token, user } = await signUp(server);
+    const client = connect(`Bearer ${token}`);
+    try {
+      const result = await query<{ me: { id: string } }>(client, "{ me { id } }");
+      expect(result.data?.me.id).toBe(user.id);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("treats a connection without a token as anonymous", async () => {
+    const client = connect();
+    try {
+      expect((await query(client, "{ me { id } }")).data).toEqual({ me: null });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("closes the socket with 4403 for a bad token", async () => {
+    const closed = new Promise<number>((resolve) => {
+      const client = createClient({
+        url: server.wsUrl,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: false,
+        connectionParams: { authorization: "Bearer not-a-token" },
+        onNonLazyError: () => undefined,
+        on: { closed: (event) => resolve((event as { code: number }).code) },
+      });
+      void client;
+    });
+    expect(await closed).toBe(4403);
+  });
+});
+
+describe("error masking", () => {
+  it("gives parse errors their Apollo code", async () => {
+    const result = await server.gql("{ me { id ");
+    expect(result.errors?.[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+  });
+
+  it("never returns stack traces", async () => {
+    const result = await server.gql("{ nope }");
+    expect(result.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+    expect(JSON.stringify(result)).not.toMatch(/stacktrace|node_modules|\.ts:/);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseDuration } from "../../src/config.js";
+
+describe("loadConfig", () => {
+  it("defaults to the embedded database in ./data on port 4000", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(4000);
+    expect(config.database).toMatchObject({ kind: "pglite" });
+    expect(config.migrateOnStart).toBe(true);
+    expect(config.jwt.ttlMs).toBe(7 * 24 * 3600 * 1000);
+    expect(config.introspection).toBe(true);
+    expect(config.landingPage).toBe(true);
+    expect(config.limits.maxDepth).toBe(12);
+    expect(config.limits.maxAliases).toBe(30);
+  });
+
+  it("selects PostgreSQL for a postgres:// or postgresql:// DATABASE_URL", () => {
+    for (const url of ["postgres://u@h/db", "postgresql://u@h:5433/db"]) {
+      expect(loadConfig({ DATABASE_URL: url, DATABASE_POOL_MAX: "3" }).database).toMatchObject({
+        kind: "postgres",
+        url,
+        poolMax: 3,
+      });
+    }
+  });
+
+  it("treats empty values as unset", () => {
+    expect(loadConfig({ PORT: "", DATABASE_URL: "" }).database.kind).toBe("pglite");
+  });
+
+  it("turns landing page and introspection off in production unless INTROSPECTION=true", () => {
+    const secret = "s".repeat(32);
+    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret });
+    expect(production.introspection).toBe(false);
+    expect(production.landingPage).toBe(false);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, INTROSPECTION: "true" }).introspection).toBe(true);
+  });
+
+  it.each([
+    [{ PORT: "http" }, /^Invalid PORT: /],
+    [{ PORT: "70000" }, /^Invalid PORT: /],
+    [{ DATABASE_URL: "mysql://x" }, /^Invalid DATABASE_URL: must start with postgres/],
+    [{ MIGRATE_ON_START: "maybe" }, /^Invalid MIGRATE_ON_START: must be true or false/],
+    [{ JWT_TTL: "forever" }, /^Invalid JWT_TTL: must be a duration/],
+    [{ JWT_SECRET: "short" }, /^Invalid JWT_SECRET: must be at least 32 characters/],
+    [{ NODE_ENV: "production" }, /^Invalid JWT_SECRET: required when NODE_ENV=production/],
+    [{ LOG_LEVEL: "loud" }, /^Invalid LOG_LEVEL: /],
+    [{ REDIS_URL: "localhost:6379" }, /^Invalid REDIS_URL: /],
+    [{ RATE_LIMIT_SIGNUP_PER_ADDRESS: "5" }, /^Invalid RATE_LIMIT_SIGNUP_PER_ADDRESS: /],
+  ])("rejects %j with a one-line message naming the variable", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect((error as Error).message).not.toContain("\n");
+    }
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["7d", 604_800_000],
+    ["12h", 43_200_000],
+    ["30m", 1_800_000],
+    ["45s", 45_000],
+    ["250ms", 250],
+    ["90", 90_000],
+  ])("parses %s", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(["", "7 days", "-1s", "1w", "abc"])("rejects %j", (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
