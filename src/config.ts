@@ -57,6 +57,8 @@ const envSchema = z.object({
     .refine((v) => /^rediss?:\/\//.test(v), "must start with redis:// or rediss://")
     .optional(),
   EVENT_RETENTION: durationMs.prefault("7d"),
+  // How often each instance re-reads the event log even without a bus wake-up.
+  EVENT_POLL_INTERVAL: durationMs.refine((ms) => ms >= 10, "must be at least 10ms").prefault("1s"),
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(100),
   WS_KEEPALIVE: durationMs.prefault("12s"),
   WS_CONNECTION_INIT_TIMEOUT: durationMs.prefault("3s"),
@@ -82,6 +84,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** The names of every variable read here; .env.example must list them all (tests/unit/config.test.ts). */
+export const ENVIRONMENT_VARIABLES = Object.keys(envSchema.shape) as (keyof Env)[];
+
 export interface Config {
   env: Env["NODE_ENV"];
   isProduction: boolean;
@@ -99,6 +104,7 @@ export interface Config {
   queryStats: boolean;
   redisUrl: string | undefined;
   eventRetentionMs: number;
+  eventPollIntervalMs: number;
   websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
   shutdownTimeoutMs: number;
   limits: {
@@ -162,6 +168,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     queryStats: env.GRAPHQL_QUERY_STATS,
     redisUrl: env.REDIS_URL,
     eventRetentionMs: env.EVENT_RETENTION,
+    eventPollIntervalMs: env.EVENT_POLL_INTERVAL,
     websocket: {
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
       keepAliveMs: env.WS_KEEPALIVE,

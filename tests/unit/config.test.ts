@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseDuration } from "../../src/config.js";
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, parseDuration } from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("defaults to the embedded database in ./data on port 4000", () => {
@@ -72,5 +73,19 @@ describe("parseDuration", () => {
 
   it.each(["", "7 days", "-1s", "1w", "abc"])("rejects %j", (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe(".env.example", () => {
+  const text = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+  const documented = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+  const values = Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1], m[2]!.trim()]));
+
+  it("lists every variable the server reads, and nothing else", () => {
+    expect([...documented].sort()).toEqual([...ENVIRONMENT_VARIABLES].sort());
+  });
+
+  it("shows the real defaults: its values configure exactly what an empty environment does", () => {
+    expect(loadConfig(values)).toEqual(loadConfig({}));
   });
 });
