@@ -7,7 +7,7 @@ import { unwrapResolverError } from "@apollo/server/errors";
 import type { GraphQLFormattedError } from "graphql";
 import { translatePrismaError } from "../db/prismaErrors.js";
 import { AppError, internalError } from "../errors.js";
-import { asTokenLimitError } from "./limits.js";
+import { asBatchingLimitError, asTokenLimitError } from "./limits.js";
 
 // Codes Apollo Server and graphql-js give errors about the request itself.
 const REQUEST_ERROR_CODES = new Set([
@@ -55,6 +55,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") {
       const tokenLimit = asTokenLimitError(formatted);
       if (tokenLimit) return tokenLimit;
+    }
+    if (formatted.extensions?.code === "BAD_REQUEST") {
+      const batching = asBatchingLimitError(formatted);
+      if (batching) return batching;
     }
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code: extensions.code ?? "GRAPHQL_VALIDATION_FAILED" } };

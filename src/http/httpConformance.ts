@@ -8,7 +8,8 @@
 // This plugin chooses the response media type itself, with the same preference
 // as Apollo (see preferredMediaType), and writes it on the response, so the
 // status and the content type can never disagree.
-import type { ApolloServerPlugin } from "@apollo/server";
+import { HeaderMap, type ApolloServerPlugin } from "@apollo/server";
+import { GraphQLError } from "graphql";
 
 export const GRAPHQL_RESPONSE_JSON = "application/graphql-response+json; charset=utf-8";
 export const LEGACY_JSON = "application/json; charset=utf-8";
@@ -21,6 +22,15 @@ export function graphqlResponseStatusPlugin(): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
+        // Without this, graphql-js would "execute" a subscription over HTTP by
+        // calling its (absent) resolve function: an internal error for what is
+        // a client mistake. Subscriptions are served by graphql-ws on this path.
+        async didResolveOperation({ operation }) {
+          if (operation?.operation !== "subscription") return;
+          throw new GraphQLError("Subscriptions are served over WebSocket (graphql-transport-ws) on this path, not over HTTP.", {
+            extensions: { code: "BAD_REQUEST", http: { status: 400, headers: new HeaderMap() } },
+          });
+        },
         async willSendResponse({ request, response }) {
           if (response.body.kind !== "single" || response.http.status !== 400) return;
           const mediaType = preferredMediaType(request.http?.headers.get("accept"));

@@ -159,12 +159,26 @@ function countFields(selectionSet: SelectionSetNode, context: ValidationContext,
 }
 
 // graphql-js reports the token limit as a syntax error; the API reports every
-// limit the same way.
-const TOKEN_LIMIT = /^Syntax Error: Document contains more than (\d+) tokens\. Parsing aborted\.$/;
+// limit the same way. (graphql 16 spells it "more that"; "than" is accepted
+// too, should a release fix the typo.)
+const TOKEN_LIMIT = /^Syntax Error: Document contains more tha[nt] (\d+) tokens\. Parsing aborted\.$/;
 
 /** The public form of a token-limit parse error, or undefined for any other error. */
 export function asTokenLimitError(formatted: GraphQLFormattedError): GraphQLFormattedError | undefined {
   const match = TOKEN_LIMIT.exec(formatted.message);
   if (!match) return undefined;
   return { message: `Token limit of ${match[1]} exceeded.`, extensions: { code: LIMIT_ERROR_CODE } };
+}
+
+// Apollo Server refuses a JSON array body when batching is off with a
+// BAD_REQUEST of its own; the API reports it like every other limit.
+const BATCHING_DISABLED = "Operation batching disabled.";
+
+/** The public form of Apollo's batching-disabled error, or undefined for any other error. */
+export function asBatchingLimitError(formatted: GraphQLFormattedError): GraphQLFormattedError | undefined {
+  if (formatted.message !== BATCHING_DISABLED) return undefined;
+  return {
+    message: "Batching limit of 1 operation per request exceeded: batched requests are disabled (ALLOW_BATCHED_REQUESTS).",
+    extensions: { code: LIMIT_ERROR_CODE },
+  };
 }
