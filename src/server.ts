@@ -81,7 +81,9 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     const limits = createOperationLimits(config.limits, { hideFieldSuggestions: !config.introspection });
     const app = express();
     app.disable("x-powered-by");
-    app.set("trust proxy", config.trustProxy);
+    // One trusted hop: req.ip is the address our proxy saw (the last
+    // X-Forwarded-For entry), not whatever the client put in front of it.
+    app.set("trust proxy", config.trustProxy ? 1 : false);
     const httpServer = http.createServer(app);
     const ws = attachWebSocketServer({
       httpServer,

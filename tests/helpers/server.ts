@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
+import type { Logger } from "../../src/logger.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
@@ -28,6 +29,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** Share a database with another test server (multi-instance tests). */
   database?: TestDatabase;
+  /** The server's logger (default: one at TEST_LOG_LEVEL, silent unless set). */
+  logger?: Logger;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer & { testDatabase: TestDatabase }> {
@@ -45,7 +48,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   config.database = testDatabase.config;
-  const server = await startServer(config);
+  const server = await startServer(config, options.logger ? { logger: options.logger } : {});
   const baseUrl = server.url.replace(/\/graphql$/, "");
   return {
     ...server,

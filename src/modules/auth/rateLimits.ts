@@ -2,31 +2,74 @@
 //   log-in   failed attempts per account and per client address;
 //   sign-up  attempts per client address.
 // Counters live in memory, or in Redis when REDIS_URL is set so the limits hold
-// across instances; if Redis fails, an in-memory limiter takes over rather
-// than letting every attempt through or locking everyone out.
+// across instances; if Redis fails or stops answering, an in-memory limiter
+// takes over rather than letting every attempt through or locking everyone out.
+//
+// A log-in attempt takes its points before the password is checked, atomically
+// (consume), and gives them back when it succeeds. Checking first and counting
+// after the (slow, argon2) verification would let a burst of concurrent
+// attempts all pass the check before any of them was counted.
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  RLWrapperTimeouts,
+  type RateLimiterAbstract,
+} from "rate-limiter-flexible";
 import type { Config } from "../../config.js";
 import { rateLimited } from "../../errors.js";
 
-export interface AuthRateLimiter {
-  consumeSignUp(clientAddress: string): Promise<void>;
-  /** Throws RATE_LIMITED when the account or the address is locked out. */
-  checkLogIn(email: string, clientAddress: string): Promise<void>;
-  recordFailedLogIn(email: string, clientAddress: string): Promise<void>;
-  recordSuccessfulLogIn(email: string, clientAddress: string): Promise<void>;
+/** How long a Redis round trip may take before the in-memory limiter answers instead. */
+const REDIS_TIMEOUT_MS = 500;
+/** Longer keys (no account has such an email) are hashed, so keys stay small. */
+const MAX_KEY_LENGTH = 254;
+
+export interface LogInAttempt {
+  /** The password was right: the account's failures are forgotten, the address's point returned. */
+  succeeded(): Promise<void>;
+  /** The attempt ended without checking a password (e.g. the database was down): points returned. */
+  abandoned(): Promise<void>;
 }
 
-function limiter(keyPrefix: string, points: number, windowMs: number, redis: Redis | undefined): RateLimiterAbstract {
+export interface AuthRateLimiter {
+  /** Counts one sign-up from the address; throws RATE_LIMITED over the limit. */
+  consumeSignUp(clientAddress: string): Promise<void>;
+  /**
+   * Counts one log-in attempt against the account and the address; throws
+   * RATE_LIMITED when either is locked out, before any password is checked.
+   * A failed attempt needs nothing more: its points stay taken.
+   */
+  startLogIn(email: string, clientAddress: string): Promise<LogInAttempt>;
+}
+
+type Limiter = RateLimiterAbstract | RLWrapperTimeouts;
+
+function limiter(keyPrefix: string, points: number, windowMs: number, redis: Redis | undefined): Limiter {
   const duration = Math.max(1, Math.ceil(windowMs / 1000));
   const memory = new RateLimiterMemory({ keyPrefix, points, duration });
   if (!redis) return memory;
-  return new RateLimiterRedis({ storeClient: redis, keyPrefix: `rl:${keyPrefix}`, points, duration, insuranceLimiter: memory });
+  const shared = new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix: `rl:${keyPrefix}`,
+    points,
+    duration,
+    insuranceLimiter: memory,
+    // While ioredis is reconnecting, go straight to the insurance limiter.
+    rejectIfRedisNotReady: true,
+  });
+  // A Redis that accepts the connection but does not answer would otherwise
+  // hold every log-in until it came back.
+  return new RLWrapperTimeouts({ limiter: shared, timeoutMs: REDIS_TIMEOUT_MS, insuranceLimiter: memory });
 }
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
-async function consume(limit: RateLimiterAbstract, key: string): Promise<void> {
+const keyOf = (value: string) =>
+  value.length <= MAX_KEY_LENGTH ? value : `sha256:${createHash("sha256").update(value).digest("hex")}`;
+
+async function consume(limit: Limiter, key: string): Promise<void> {
   try {
     await limit.consume(key);
   } catch (rejection) {
@@ -35,27 +78,25 @@ async function consume(limit: RateLimiterAbstract, key: string): Promise<void> {
   }
 }
 
-async function ensureNotExhausted(limit: RateLimiterAbstract, key: string, points: number): Promise<void> {
-  const state = await limit.get(key);
-  if (state && state.consumedPoints >= points) throw rateLimited(retryAfter(state));
-}
-
 export function createAuthRateLimiter(settings: Config["rateLimits"], redis?: Redis): AuthRateLimiter {
   const perAccount = limiter("login-account", settings.loginPerAccount, settings.loginWindowMs, redis);
   const perAddress = limiter("login-address", settings.loginPerAddress, settings.loginWindowMs, redis);
   const signUps = limiter("signup-address", settings.signUpPerAddress, settings.signUpWindowMs, redis);
   return {
-    consumeSignUp: (address) => consume(signUps, address),
-    async checkLogIn(email, address) {
-      await ensureNotExhausted(perAccount, email, settings.loginPerAccount);
-      await ensureNotExhausted(perAddress, address, settings.loginPerAddress);
-    },
-    async recordFailedLogIn(email, address) {
-      // Counting never throws here: the caller already answers "wrong password".
-      await Promise.all([perAccount.penalty(email), perAddress.penalty(address)]);
-    },
-    async recordSuccessfulLogIn(email) {
-      await perAccount.delete(email);
+    consumeSignUp: (address) => consume(signUps, keyOf(address)),
+    async startLogIn(email, address) {
+      const accountKey = keyOf(email);
+      const addressKey = keyOf(address);
+      await consume(perAddress, addressKey);
+      await consume(perAccount, accountKey);
+      return {
+        async succeeded() {
+          await Promise.all([perAccount.delete(accountKey), perAddress.reward(addressKey)]);
+        },
+        async abandoned() {
+          await Promise.all([perAccount.reward(accountKey), perAddress.reward(addressKey)]);
+        },
+      };
     },
   };
 }

@@ -43,14 +43,20 @@ export function createAuthService(prisma: RawPrismaClient, tokens: TokenService,
     async logIn(emailInput: string, password: string, clientAddress: string): Promise<AuthResult> {
       // A malformed email cannot match an account: same answer as a wrong one.
       const email = emailInput.trim().toLowerCase();
-      await limiter.checkLogIn(email, clientAddress);
-      const user = email.length <= 254 ? await prisma.user.findUnique({ where: { email } }) : null;
-      const valid = await verifyPassword(user?.passwordHash ?? (await decoyPasswordHash()), password);
-      if (!user || !valid) {
-        await limiter.recordFailedLogIn(email, clientAddress);
-        throw invalidCredentials();
+      // Counted before the password is checked; a locked account or address
+      // is refused here, whatever the password.
+      const attempt = await limiter.startLogIn(email, clientAddress);
+      let user: User | null;
+      try {
+        user = email.length <= 254 ? await prisma.user.findUnique({ where: { email } }) : null;
+      } catch (error) {
+        // No password was checked (typically the database is down): not a failure.
+        await attempt.abandoned().catch(() => undefined);
+        throw error;
       }
-      await limiter.recordSuccessfulLogIn(email, clientAddress);
+      const valid = await verifyPassword(user?.passwordHash ?? (await decoyPasswordHash()), password);
+      if (!user || !valid) throw invalidCredentials();
+      await attempt.succeeded();
       return { token: await tokens.issue(user.id), user };
     },
 
