@@ -3,6 +3,10 @@
 // result is the raw Prisma client plus the few connection-level operations the
 // server needs (migrate, ping, close). The raw client must only be used by the
 // policy layer, auth, migrations and the seed (see tests/unit/boundaries.test.ts).
+// That test enforces it: it parses every source file and fails, naming the file
+// and the import, when a module outside src/policy, src/db, src/modules/auth,
+// src/realtime, src/server.ts, src/context.ts, prisma/seed.ts or bench/ imports
+// a value from here or from generated/prisma, or the RawPrismaClient type.
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
