@@ -1,0 +1,84 @@
+// What differs between development and production, and the CSRF prevention
+// that is on in both: the Sandbox landing page and introspection are for
+// development; production hides the schema unless INTROSPECTION=true.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorCode, startTestServer, type TestServer } from "../helpers/server.js";
+
+const INTROSPECTION_QUERY = `{ __schema { queryType { name } } }`;
+
+let development: TestServer;
+let production: TestServer;
+let productionWithIntrospection: TestServer;
+beforeAll(async () => {
+  development = await startTestServer({ env: { NODE_ENV: "development" } });
+  production = await startTestServer({ env: { NODE_ENV: "production" } });
+  productionWithIntrospection = await startTestServer({ env: { NODE_ENV: "production", INTROSPECTION: "true" } });
+});
+afterAll(async () => {
+  await Promise.all([development?.close(), production?.close(), productionWithIntrospection?.close()]);
+});
+
+const browserGet = (server: TestServer) => fetch(server.url, { headers: { accept: "text/html" } });
+
+describe("development", () => {
+  it("serves the Apollo Sandbox landing page to a browser", async () => {
+    const response = await browserGet(development);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await response.text()).toContain("embeddable-sandbox");
+  });
+
+  it("answers introspection", async () => {
+    const result = await development.gql<{ __schema: { queryType: { name: string } } }>(INTROSPECTION_QUERY);
+    expect(result.data?.__schema.queryType.name).toBe("Query");
+  });
+});
+
+describe("production", () => {
+  it("serves no landing page", async () => {
+    const response = await browserGet(production);
+    expect(await response.text()).not.toContain("embeddable-sandbox");
+  });
+
+  it("refuses introspection, and does not suggest field names", async () => {
+    const introspection = await production.gql(INTROSPECTION_QUERY);
+    expect(errorCode(introspection)).toBe("GRAPHQL_VALIDATION_FAILED");
+    expect(introspection.data).toBeUndefined();
+    const typo = await production.gql(`{ mee { id } }`);
+    expect(errorCode(typo)).toBe("GRAPHQL_VALIDATION_FAILED");
+    expect(JSON.stringify(typo.errors)).not.toMatch(/Did you mean/);
+  });
+
+  it("answers introspection when INTROSPECTION=true", async () => {
+    const result = await productionWithIntrospection.gql<{ __schema: { queryType: { name: string } } }>(INTROSPECTION_QUERY);
+    expect(result.data?.__schema.queryType.name).toBe("Query");
+  });
+});
+
+describe("CSRF prevention", () => {
+  it("refuses a simple cross-site POST (text/plain) and a GET without a preflight header", async () => {
+    const post = await fetch(development.url, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ query: `mutation { signUp(input: { email: "csrf@example.com", password: "password-1" }) { token } } ` }),
+    });
+    expect(post.status).toBe(400);
+    const body = (await post.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe("BAD_REQUEST");
+
+    const get = await fetch(`${development.url}?query=${encodeURIComponent("{ me { id } }")}`);
+    expect(get.status).toBe(400);
+
+    // The refused sign-up did not happen.
+    const again = await development.gql(`mutation { signUp(input: { email: "csrf@example.com", password: "password-1" }) { token } }`);
+    expect(again.errors).toBeUndefined();
+  });
+
+  it("accepts a GET query that carries the preflight header", async () => {
+    const response = await fetch(`${development.url}?query=${encodeURIComponent("{ me { id } }")}`, {
+      headers: { "apollo-require-preflight": "true" },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ data: { me: null } });
+  });
+});
