@@ -70,7 +70,11 @@ const envSchema = z.object({
   LIMIT_MAX_DIRECTIVES: nonNegativeInt.default(50),
   LIMIT_MAX_TOKENS: nonNegativeInt.default(2000),
   LIMIT_MAX_COST: nonNegativeInt.default(50000),
-  LIMIT_BODY_SIZE: z.string().default("100kb"),
+  // express.json would read anything else as "no limit".
+  LIMIT_BODY_SIZE: z
+    .string()
+    .regex(/^\d+(\.\d+)? *(b|kb|mb|gb|tb|pb)?$/i, "must be a size such as 100kb or 1mb")
+    .default("100kb"),
   ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
   // Rate limits on credentials (src/modules/auth/rateLimits.ts).
   RATE_LIMIT_LOGIN_PER_ACCOUNT: positiveInt.default(10),

@@ -60,7 +60,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
       const batching = asBatchingLimitError(formatted);
       if (batching) return batching;
     }
-    const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+    // `http` is Apollo's instruction for the HTTP response (Apollo drops it
+    // there); graphql-ws would send it as is.
+    const { stacktrace: _stacktrace, http: _http, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code: extensions.code ?? "GRAPHQL_VALIDATION_FAILED" } };
   }
   return fromAppError(internalError(), formatted);

@@ -125,6 +125,18 @@ export function createOperationLimits(
   };
 }
 
+// The size syntax of express.json's `limit` (the `bytes` package): a number
+// of bytes, or a number with kb, mb, gb, tb or pb (powers of 1024).
+const BYTE_SIZE = /^(\d+(?:\.\d+)?) *(b|kb|mb|gb|tb|pb)?$/i;
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4, pb: 1024 ** 5 };
+
+/** LIMIT_BODY_SIZE in bytes, as express.json reads it; undefined when it is not a size. */
+export function byteSize(setting: string): number | undefined {
+  const match = BYTE_SIZE.exec(setting.trim());
+  if (!match) return undefined;
+  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
+}
+
 const formatCost = (cost: number) => (Number.isSafeInteger(cost) ? String(cost) : cost.toExponential(2));
 
 /** Counts the fields selected at the root of each operation, through fragments. */

@@ -25,7 +25,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { formatError } from "./formatError.js";
-import type { OperationLimits } from "./limits.js";
+import { byteSize, type OperationLimits } from "./limits.js";
 
 type ConnectionState = {
   viewer?: Viewer | null;
@@ -40,6 +40,9 @@ export interface WebSocketObserver {
   onEventDelivered?(): void;
 }
 
+// express.json's own default, for a LIMIT_BODY_SIZE that is not a size.
+const DEFAULT_MAX_PAYLOAD = 100 * 1024;
+
 // setTimeout cannot wait longer than ~24.8 days.
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -47,7 +50,7 @@ export function attachWebSocketServer(options: {
   httpServer: Server;
   path: string;
   schema: GraphQLSchema;
-  config: Pick<Config, "websocket" | "isProduction">;
+  config: Pick<Config, "websocket" | "isProduction" | "limits">;
   tokens: TokenService;
   createContext: ContextFactory;
   logger: Logger;
@@ -55,7 +58,14 @@ export function attachWebSocketServer(options: {
   observer?: WebSocketObserver;
 }) {
   const { config, tokens, logger, observer } = options;
-  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path });
+  // The body size limit bounds a WebSocket message as it bounds an HTTP body
+  // (ws would otherwise buffer and JSON-parse messages of up to 100 MiB): a
+  // larger message closes the socket with 1009 (message too big).
+  const wsServer = new WebSocketServer({
+    server: options.httpServer,
+    path: options.path,
+    maxPayload: byteSize(config.limits.bodySize) ?? DEFAULT_MAX_PAYLOAD,
+  });
   const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
     errors.map((error) => formatError(error.toJSON(), error));
 
@@ -136,6 +146,19 @@ export function attachWebSocketServer(options: {
     wsServer,
     config.websocket.keepAliveMs,
   );
+
+  // A client that breaks the WebSocket framing (a message over the size
+  // limit, invalid UTF-8, a bad opcode) makes ws close the socket with the
+  // matching code (1009, 1007, 1002) and emit "error". graphql-ws answers that
+  // with console.error("... check your implementation") for every such
+  // message, which any client could use to flood the output: this listener,
+  // added after graphql-ws's own, logs it as what it is instead.
+  wsServer.on("connection", (socket: WebSocket) => {
+    socket.removeAllListeners("error");
+    socket.on("error", (error: Error & { code?: unknown }) =>
+      logger.info({ err: { message: error.message, code: error.code } }, "websocket client broke the protocol"),
+    );
+  });
 
   return {
     wsServer,
