@@ -4,21 +4,26 @@
 //
 // Every batch function is one SQL statement for all the keys of a tick, and
 // returns results in key order (null where a row is missing or not readable).
-// Paginated children are batched per page shape: one DataLoader per distinct
-// (first, after, filter) triple, keyed by parent id. The statement reads every
-// matching child of those parents after the cursor, ordered, and slices first+1
-// per parent in memory, so its cost grows with the children of the parents in
-// the batch (not with the number of parents as N+1 queries would).
+//
+// Paginated children (Space.lists, List.todos) are batched per page shape: one
+// DataLoader per distinct (first, after, filter), keyed by parent id. Its
+// statement reads every matching child of the batch's parents after the
+// cursor, in page order, and keeps first+1 per parent in memory; so a query
+// costs the same number of statements however many parents it reaches, and
+// the rows read grow with the children of those parents (not just the page).
+// A batch of one parent (`list(id) { todos(first: 20) }`) puts the limit in the
+// statement instead. totalCount is a second loader per filter (one GROUP BY
+// for the batch), and runs only when the operation selects it.
 import DataLoader from "dataloader";
 import type { List, Space, SpaceMember, Todo, User } from "../generated/prisma/client.js";
-import { afterCursorFilter, pageOrder, toPage, type Page, type PageArgs } from "../pagination/connection.js";
+import { afterCursorFilter, pageOrder, toPage, type OrderedRow, type Page, type PageArgs } from "../pagination/connection.js";
 import type { PolicyClient } from "../policy/client.js";
 
 type Keyed = { id: string };
 
-function byId<Row extends Keyed>(load: (ids: readonly string[]) => Promise<Row[]>) {
+function byId<Row extends Keyed>(load: (ids: string[]) => Promise<Row[]>) {
   return new DataLoader<string, Row | null>(async (ids) => {
-    const rows = new Map((await load(ids)).map((row) => [row.id, row]));
+    const rows = new Map((await load([...ids])).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(id) ?? null);
   });
 }
@@ -34,120 +39,121 @@ function groupBy<Row, Key>(rows: Row[], keyOf: (row: Row) => Key): Map<Key, Row[
   return groups;
 }
 
-/** One loader per page shape, created on first use. */
-function perShape<Loader>(make: (shapeKey: string) => Loader) {
-  const loaders = new Map<string, Loader>();
-  return (shapeKey: string): Loader => {
-    let loader = loaders.get(shapeKey);
-    if (!loader) {
-      loader = make(shapeKey);
-      loaders.set(shapeKey, loader);
+/** `make`, remembered per distinct arguments (compared as JSON). */
+function memoized<Args extends unknown[], Value>(make: (...args: Args) => Value): (...args: Args) => Value {
+  const values = new Map<string, Value>();
+  return (...args) => {
+    const key = JSON.stringify(args);
+    let value = values.get(key);
+    if (value === undefined) {
+      value = make(...args);
+      values.set(key, value);
     }
-    return loader;
+    return value;
   };
 }
 
-const shapeOf = (args: PageArgs, extra: unknown = null) =>
-  JSON.stringify([args.first, args.after?.createdAt.getTime() ?? null, args.after?.id ?? null, extra]);
+/**
+ * Counts of children per parent, one GROUP BY per batch and filter. `count`
+ * answers [parentId, count] pairs for the parents that have any.
+ */
+const childCounts = <Filter>(count: (parentIds: string[], filter: Filter) => Promise<[string, number][]>) =>
+  memoized(
+    (filter: Filter) =>
+      new DataLoader<string, number>(async (parentIds) => {
+        const counts = new Map(await count([...parentIds], filter));
+        return parentIds.map((id) => counts.get(id) ?? 0);
+      }),
+  );
+
+/** A page of children per parent, batched per page shape (see the top of this file). */
+function childPages<Row extends OrderedRow, Filter>(options: {
+  rows(parentIds: string[], filter: Filter, after: PageArgs["after"], take: number | undefined): Promise<Row[]>;
+  parentOf(row: Row): string;
+  totalCount(filter: Filter): DataLoader<string, number>;
+}) {
+  // One loader per page shape: a cursor's Date is keyed by its exact ISO time.
+  const loaderFor = memoized(
+    (page: PageArgs, filter: Filter) =>
+      new DataLoader<string, Page<Row>>(async (parentIds) => {
+        const take = parentIds.length === 1 ? page.first + 1 : undefined;
+        const byParent = groupBy(await options.rows([...parentIds], filter, page.after, take), options.parentOf);
+        const counts = options.totalCount(filter);
+        return parentIds.map((id) =>
+          toPage((byParent.get(id) ?? []).slice(0, page.first + 1), page.first, () => counts.load(id)),
+        );
+      }),
+  );
+  return (parentId: string, page: PageArgs, filter: Filter): Promise<Page<Row>> => loaderFor(page, filter).load(parentId);
+}
+
+const inIds = (ids: string[]) => ({ in: ids });
 
 export function createLoaders(db: PolicyClient) {
   const viewerId = db.viewer?.id;
 
-  const listCountsBySpace = new DataLoader<string, number>(async (spaceIds) => {
-    const counts = await db.list.groupBy({ by: ["spaceId"], where: { spaceId: { in: [...spaceIds] } }, _count: { _all: true } });
-    const bySpace = new Map(counts.map((c) => [c.spaceId, c._count._all]));
-    return spaceIds.map((id) => bySpace.get(id) ?? 0);
-  });
-
-  const todoCountsByList = perShape((completedKey: string) => {
-    const completed = completedKey === "any" ? undefined : completedKey === "true";
-    return new DataLoader<string, number>(async (listIds) => {
-      const counts = await db.todo.groupBy({
+  const listCounts = childCounts<null>(async (spaceIds) =>
+    (await db.list.groupBy({ by: ["spaceId"], where: { spaceId: inIds(spaceIds) }, _count: { _all: true } })).map(
+      (group): [string, number] => [group.spaceId, group._count._all],
+    ),
+  );
+  const todoCounts = childCounts<boolean | null>(async (listIds, completed) =>
+    (
+      await db.todo.groupBy({
         by: ["listId"],
-        where: { listId: { in: [...listIds] }, ...completedFilter(completed) },
+        where: { listId: inIds(listIds), ...completedFilter(completed) },
         _count: { _all: true },
-      });
-      const byList = new Map(counts.map((c) => [c.listId, c._count._all]));
-      return listIds.map((id) => byList.get(id) ?? 0);
-    });
+      })
+    ).map((group): [string, number] => [group.listId, group._count._all]),
+  );
+
+  const listPages = childPages<List, null>({
+    rows: (spaceIds, _filter, after, take) =>
+      db.list.findMany({ where: { spaceId: inIds(spaceIds), ...afterCursorFilter(after) }, orderBy: pageOrder, take }),
+    parentOf: (list) => list.spaceId,
+    totalCount: listCounts,
   });
-
-  const listPages = perShape(
-    (shape: string) =>
-      new DataLoader<string, Page<List>>(async (spaceIds) => {
-        const args = JSON.parse(shape) as Shape;
-        const page = pageArgsFromShape(args);
-        const rows = await db.list.findMany({
-          where: { spaceId: { in: [...spaceIds] }, ...afterCursorFilter(page.after) },
-          orderBy: pageOrder,
-        });
-        const bySpace = groupBy(rows, (row) => row.spaceId);
-        return spaceIds.map((spaceId) =>
-          toPage((bySpace.get(spaceId) ?? []).slice(0, page.first + 1), page.first, () => listCountsBySpace.load(spaceId)),
-        );
+  const todoPages = childPages<Todo, boolean | null>({
+    rows: (listIds, completed, after, take) =>
+      db.todo.findMany({
+        where: { listId: inIds(listIds), ...completedFilter(completed), ...afterCursorFilter(after) },
+        orderBy: pageOrder,
+        take,
       }),
-  );
-
-  const todoPages = perShape(
-    (shape: string) =>
-      new DataLoader<string, Page<Todo>>(async (listIds) => {
-        const args = JSON.parse(shape) as Shape;
-        const page = pageArgsFromShape(args);
-        const completed = typeof args[3] === "boolean" ? args[3] : undefined;
-        const rows = await db.todo.findMany({
-          where: { listId: { in: [...listIds] }, ...completedFilter(completed), ...afterCursorFilter(page.after) },
-          orderBy: pageOrder,
-        });
-        const byList = groupBy(rows, (row) => row.listId);
-        const countKey = completed === undefined ? "any" : String(completed);
-        return listIds.map((listId) =>
-          toPage((byList.get(listId) ?? []).slice(0, page.first + 1), page.first, () =>
-            todoCountsByList(countKey).load(listId),
-          ),
-        );
-      }),
-  );
+    parentOf: (todo) => todo.listId,
+    totalCount: todoCounts,
+  });
 
   return {
-    user: byId<User>((ids) => db.user.findMany({ where: { id: { in: [...ids] } } })),
-    space: byId<Space>((ids) => db.space.findMany({ where: { id: { in: [...ids] } } })),
-    spaceMember: byId<SpaceMember>((ids) => db.spaceMember.findMany({ where: { id: { in: [...ids] } } })),
-    list: byId<List>((ids) => db.list.findMany({ where: { id: { in: [...ids] } } })),
-    todo: byId<Todo>((ids) => db.todo.findMany({ where: { id: { in: [...ids] } } })),
+    user: byId<User>((ids) => db.user.findMany({ where: { id: inIds(ids) } })),
+    space: byId<Space>((ids) => db.space.findMany({ where: { id: inIds(ids) } })),
+    spaceMember: byId<SpaceMember>((ids) => db.spaceMember.findMany({ where: { id: inIds(ids) } })),
+    list: byId<List>((ids) => db.list.findMany({ where: { id: inIds(ids) } })),
+    todo: byId<Todo>((ids) => db.todo.findMany({ where: { id: inIds(ids) } })),
 
     /** The viewer's own membership in each space (for Space.viewerRole). */
     viewerMembership: new DataLoader<string, SpaceMember | null>(async (spaceIds) => {
       if (!viewerId) return spaceIds.map(() => null);
-      const rows = await db.spaceMember.findMany({ where: { spaceId: { in: [...spaceIds] }, userId: viewerId } });
+      const rows = await db.spaceMember.findMany({ where: { spaceId: inIds([...spaceIds]), userId: viewerId } });
       const bySpace = new Map(rows.map((row) => [row.spaceId, row]));
       return spaceIds.map((id) => bySpace.get(id) ?? null);
     }),
 
     membersOfSpace: new DataLoader<string, SpaceMember[]>(async (spaceIds) => {
-      const rows = await db.spaceMember.findMany({ where: { spaceId: { in: [...spaceIds] } }, orderBy: pageOrder });
+      const rows = await db.spaceMember.findMany({ where: { spaceId: inIds([...spaceIds]) }, orderBy: pageOrder });
       const bySpace = groupBy(rows, (row) => row.spaceId);
       return spaceIds.map((id) => bySpace.get(id) ?? []);
     }),
 
-    listsOfSpace: (spaceId: string, args: PageArgs) => listPages(shapeOf(args)).load(spaceId),
-    todosOfList: (listId: string, args: PageArgs, completed: boolean | undefined) =>
-      todoPages(shapeOf(args, completed ?? null)).load(listId),
+    listsOfSpace: (spaceId: string, page: PageArgs) => listPages(spaceId, page, null),
+    todosOfList: (listId: string, page: PageArgs, completed: boolean | undefined) =>
+      todoPages(listId, page, completed ?? null),
   };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
-// Shapes are JSON, where an absent cursor is null.
-type Shape = [number, number | null, string | null, ...unknown[]];
-
-function pageArgsFromShape([first, afterTime, afterId]: Shape): PageArgs {
-  return {
-    first,
-    after: afterTime === null || afterId === null ? undefined : { createdAt: new Date(afterTime), id: afterId },
-  };
-}
-
-function completedFilter(completed: boolean | undefined) {
-  if (completed === undefined) return {};
+function completedFilter(completed: boolean | null) {
+  if (completed === null) return {};
   return { completedAt: completed ? { not: null } : null };
 }
