@@ -1,5 +1,6 @@
 // Realtime wiring for one server instance: the bus, the log tailer, replay for
 // resumed subscriptions, and pruning of the log past its retention.
+import { setImmediate } from "node:timers/promises";
 import type { Config } from "../config.js";
 import type { RawPrismaClient } from "../db/database.js";
 import { badUserInput } from "../errors.js";
@@ -11,6 +12,8 @@ import { EventTailer, type EventFilter } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+// A tiny retention (tests use seconds) must not turn pruning into a busy loop.
+const PRUNE_MIN_EVERY_MS = 1000;
 
 export interface Realtime {
   readonly tailer: EventTailer;
@@ -27,12 +30,11 @@ export interface Realtime {
 
 export async function createRealtime(
   prisma: RawPrismaClient,
-  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "websocket">,
+  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "websocket">,
   logger: Logger,
-  pollIntervalMs = 1000,
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
-  const tailer = new EventTailer(prisma, bus, logger, pollIntervalMs);
+  const tailer = new EventTailer(prisma, bus, logger, config.eventPollIntervalMs);
   await tailer.start();
 
   // Pruning removes a prefix of the log (every id up to the newest expired
@@ -52,7 +54,7 @@ export async function createRealtime(
   };
   const pruneTimer = setInterval(() => {
     prune().catch((error: unknown) => logger.warn({ err: error }, "event log pruning failed"));
-  }, Math.min(PRUNE_EVERY_MS, config.eventRetentionMs));
+  }, Math.max(PRUNE_MIN_EVERY_MS, Math.min(PRUNE_EVERY_MS, config.eventRetentionMs)));
   pruneTimer.unref();
   await prune().catch((error: unknown) => logger.warn({ err: error }, "event log pruning failed"));
 
@@ -83,7 +85,14 @@ export async function createRealtime(
         });
         if (rows[0]?.id !== anchor) throw cursorExpired();
         const page = rows.slice(1);
-        for (const row of page) yield toChangeEvent(row);
+        for (const row of page) {
+          // Let I/O in between events: on PGlite (in-process, its queries
+          // resolve without ever reaching the event loop) a long replay would
+          // otherwise hold the whole server, writers and pings included, until
+          // it ends.
+          await setImmediate();
+          yield toChangeEvent(row);
+        }
         const last = page.at(-1);
         if (!last || page.length < REPLAY_PAGE) return;
         anchor = last.id;

@@ -43,6 +43,8 @@ interface Subscriber {
 }
 
 const BATCH = 500;
+// setInterval cannot wait longer than ~24.8 days (it would fire every 1 ms).
+const MAX_TIMER_MS = 2_147_483_647;
 
 export class EventTailer {
   private lastSeenId = 0n;
@@ -68,7 +70,7 @@ export class EventTailer {
     // Always on, not only while someone listens: a tailer that fell behind
     // while it had no subscribers (a bus message lost during a Redis outage)
     // would otherwise hand its next subscriber events from before it subscribed.
-    this.pollTimer = setInterval(() => this.wake(), this.pollIntervalMs);
+    this.pollTimer = setInterval(() => this.wake(), Math.min(this.pollIntervalMs, MAX_TIMER_MS));
     this.pollTimer.unref();
   }
 
@@ -148,8 +150,15 @@ export class EventTailer {
       // subscriber arriving meanwhile starts from the old position and gets
       // nothing below the new one, which were committed before it subscribed.
       const newest = await this.newestId();
-      if (newest > this.lastSeenId) this.lastSeenId = newest;
-      return;
+      // A subscriber may have arrived while that query was in flight, with
+      // startId at the old position. Skipping to `newest` would then drop the
+      // events between the two for it, including ones committed after it
+      // subscribed (and after a replay it started has already read to the end
+      // of the log): so only skip while there is still nobody to hand rows to.
+      if (this.subscribers.size === 0) {
+        if (newest > this.lastSeenId) this.lastSeenId = newest;
+        return;
+      }
     }
     for (;;) {
       const rows = await this.prisma.event.findMany({
