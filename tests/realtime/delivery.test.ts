@@ -5,6 +5,7 @@ import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
 import {
   api,
   connect,
+  realtimeEnv,
   describeEvent,
   spaceWithMembers,
   untilLive,
@@ -26,7 +27,7 @@ const open = (token?: string) => {
 };
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ env: realtimeEnv() });
 });
 afterAll(async () => {
   await Promise.all(connections.map((connection) => connection.dispose()));

@@ -4,7 +4,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { signUp, startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
-import { api, connect, spaceWithMembers, untilLive, TODO_CHANGED, type Connection, type TodoChanged } from "./helpers.js";
+import { api, connect, realtimeEnv, spaceWithMembers, untilLive, TODO_CHANGED, type Connection, type TodoChanged } from "./helpers.js";
 
 const MAX_SUBSCRIPTIONS = 3;
 
@@ -17,7 +17,7 @@ const open = (token?: string) => {
 };
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS), WS_KEEPALIVE: "300ms" } });
+  server = await startTestServer({ env: { ...realtimeEnv(), WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS), WS_KEEPALIVE: "300ms" } });
 });
 afterAll(async () => {
   await Promise.all(connections.map((connection) => connection.dispose()));
