@@ -55,6 +55,21 @@ const listRead = (viewer: Viewer): Prisma.ListWhereInput => ({
   OR: [{ ownerId: viewer.id }, { AND: [{ space: memberOf(viewer) }, { private: false }] }],
 });
 
+/**
+ * The create rule of a row owned by its creator under a parent row: the
+ * parent (named by `foreignKey`) must be readable, else NOT_FOUND; the owner
+ * must be me, else FORBIDDEN.
+ */
+const ownedChild =
+  (model: ModelName, parent: ModelName, foreignKey: string) =>
+  async (data: Record<string, unknown>, { viewer, canRead }: CreateContext): Promise<Decision> => {
+    if (!(await canRead(parent, { id: data[foreignKey] as string }))) {
+      return deny("NOT_FOUND", `${model}.create: ${parent} not readable`);
+    }
+    if (data.ownerId !== viewer.id) return deny("FORBIDDEN", `${model}.create: owner must be the creator`);
+    return allow;
+  };
+
 interface WhereInputs {
   user: Prisma.UserWhereInput;
   space: Prisma.SpaceWhereInput;
@@ -137,14 +152,8 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     }),
     // I own it; or I am an admin of the space.
     delete: (viewer) => ({ OR: [{ ownerId: viewer.id }, { space: adminOf(viewer) }] }),
-    // The owner is me and I am a member of the space.
-    create: async (data, { viewer, canRead }) => {
-      if (!(await canRead("space", { id: data.spaceId as string }))) {
-        return deny("NOT_FOUND", "list.create: space not readable");
-      }
-      if (data.ownerId !== viewer.id) return deny("FORBIDDEN", "list.create: owner must be the creator");
-      return allow;
-    },
+    // The owner is me and I am a member of the space (I may read the space).
+    create: ownedChild("list", "space", "spaceId"),
     immutable: ["id", "ownerId", "spaceId", "createdAt"],
   },
 
@@ -153,45 +162,26 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     read: (viewer) => ({ list: listRead(viewer) }),
     update: (viewer) => ({ list: listRead(viewer) }),
     delete: (viewer) => ({ list: listRead(viewer) }),
-    create: async (data, { viewer, canRead }) => {
-      if (!(await canRead("list", { id: data.listId as string }))) {
-        return deny("NOT_FOUND", "todo.create: list not readable");
-      }
-      if (data.ownerId !== viewer.id) return deny("FORBIDDEN", "todo.create: owner must be the creator");
-      return allow;
-    },
+    // The owner is me (the creator).
+    create: ownedChild("todo", "list", "listId"),
     immutable: ["id", "ownerId", "listId", "createdAt"],
   },
 };
+
+const one = (model: ModelName) => ({ model, many: false });
+const many = (model: ModelName) => ({ model, many: true });
 
 /**
  * Relations of each model, for filtering what `include`/`select` pulls in.
  * To-many relations get the related model's read filter; to-one relations
  * cannot be filtered by Prisma and are refused (load them with a DataLoader).
+ * Keep in step with prisma/schema.prisma: a relation missing here would be
+ * passed through unfiltered.
  */
 export const relations: Record<ModelName, Record<string, { model: ModelName; many: boolean }>> = {
-  user: {
-    ownedSpaces: { model: "space", many: true },
-    memberships: { model: "spaceMember", many: true },
-    lists: { model: "list", many: true },
-    todos: { model: "todo", many: true },
-  },
-  space: {
-    owner: { model: "user", many: false },
-    members: { model: "spaceMember", many: true },
-    lists: { model: "list", many: true },
-  },
-  spaceMember: {
-    space: { model: "space", many: false },
-    user: { model: "user", many: false },
-  },
-  list: {
-    space: { model: "space", many: false },
-    owner: { model: "user", many: false },
-    todos: { model: "todo", many: true },
-  },
-  todo: {
-    list: { model: "list", many: false },
-    owner: { model: "user", many: false },
-  },
+  user: { ownedSpaces: many("space"), memberships: many("spaceMember"), lists: many("list"), todos: many("todo") },
+  space: { owner: one("user"), members: many("spaceMember"), lists: many("list") },
+  spaceMember: { space: one("space"), user: one("user") },
+  list: { space: one("space"), owner: one("user"), todos: many("todo") },
+  todo: { list: one("list"), owner: one("user") },
 };

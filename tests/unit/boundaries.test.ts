@@ -23,6 +23,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { relations } from "../../src/policy/rules.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -277,5 +278,42 @@ describe("the source tree", () => {
     for (const file of ["src/db/database.ts", "src/server.ts", "src/policy/client.ts", "src/modules/auth/service.ts", "src/context.ts"]) {
       expect(holders).toContain(file);
     }
+  });
+});
+
+// The other way around the policy: the client filters what include/select
+// pulls in by its relation table (src/policy/rules.ts), and passes a field it
+// does not know through unfiltered. So the table must name every relation of
+// every model of prisma/schema.prisma, with the right model and cardinality.
+describe("the policy's relation table", () => {
+  /** model name → relation field → { model, many }, read from the schema text. */
+  function schemaRelations(schema: string) {
+    const blocks = [...schema.matchAll(/^model\s+(\w+)\s*\{([^}]*)\}/gm)].map(([, name, body]) => ({ name: name!, body: body! }));
+    const models = new Set(blocks.map((block) => block.name));
+    const lowerFirst = (name: string) => name[0]!.toLowerCase() + name.slice(1);
+    return Object.fromEntries(
+      blocks.map(({ name, body }) => {
+        const fields: Record<string, { model: string; many: boolean }> = {};
+        for (const line of body.split("\n")) {
+          const match = /^\s*(\w+)\s+(\w+)(\[\])?\??(\s|$)/.exec(line);
+          if (match && models.has(match[2]!)) fields[match[1]!] = { model: lowerFirst(match[2]!), many: match[3] === "[]" };
+        }
+        return [lowerFirst(name), fields];
+      }),
+    );
+  }
+
+  it("names every relation of prisma/schema.prisma", () => {
+    const fromSchema = schemaRelations(readFileSync(path.join(ROOT, "prisma/schema.prisma"), "utf8"));
+    // The models the policy covers; any other model must have no relations
+    // (the Event log), or it would need rules of its own.
+    for (const [model, fields] of Object.entries(fromSchema)) {
+      if (!(model in relations)) expect(fields, `model ${model} has relations but no policy rules`).toEqual({});
+    }
+    for (const model of Object.keys(relations)) {
+      expect(relations[model as keyof typeof relations], `relations.${model} in src/policy/rules.ts`).toEqual(fromSchema[model]);
+    }
+    // The reader sees relations at all (a broken regex would see none).
+    expect(Object.keys(fromSchema.list ?? {})).toEqual(["space", "owner", "todos"]);
   });
 });
