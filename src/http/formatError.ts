@@ -56,6 +56,11 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
       const tokenLimit = asTokenLimitError(formatted);
       if (tokenLimit) return tokenLimit;
     }
+    // An operationName the document does not define: Apollo's own code for it
+    // is not one of the API's (ERRORS.md); it is a document error like any other.
+    if (formatted.extensions?.code === "OPERATION_RESOLUTION_FAILURE") {
+      return { message: formatted.message, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } };
+    }
     if (formatted.extensions?.code === "BAD_REQUEST") {
       const batching = asBatchingLimitError(formatted);
       if (batching) return batching;

@@ -7,6 +7,7 @@ import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import {
   getOperationAST,
+  getVariableValues,
   GraphQLError,
   parse,
   specifiedRules,
@@ -193,6 +194,18 @@ function checkOperation(
     return errors.map((error) =>
       error.extensions.code ? error : new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }),
     );
+  }
+  // What Apollo reports over HTTP for these two, with the same codes.
+  const operation = getOperationAST(document, payload.operationName);
+  if (!operation) {
+    const message = payload.operationName
+      ? `Unknown operation named "${payload.operationName}".`
+      : "Must provide operation name if query contains multiple operations.";
+    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } })];
+  }
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+  if (coerced.errors) {
+    return coerced.errors.map((error) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "BAD_USER_INPUT" } }));
   }
   const costError = limits.costError(schema, document, payload.operationName, payload.variables);
   if (costError) return [costError];

@@ -91,7 +91,8 @@ describe("GET and CSRF prevention", () => {
 
   it("runs a query over GET with apollo-require-preflight or x-apollo-operation-name", async () => {
     const query = "query Type($name: String!) { __type(name: $name) { name } }";
-    for (const header of [{ "apollo-require-preflight": "true" }, { "x-apollo-operation-name": "Type" }]) {
+    const headers: Record<string, string>[] = [{ "apollo-require-preflight": "true" }, { "x-apollo-operation-name": "Type" }];
+    for (const header of headers) {
       const response = await get({ query, variables: JSON.stringify({ name: "Space" }) }, header);
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ data: { __type: { name: "Space" } } });
@@ -140,6 +141,7 @@ describe("status codes per Accept header", () => {
     ["a parse error", { query: "{ me { id " }, "GRAPHQL_PARSE_FAILED"],
     ["a validation error", { query: "{ nope }" }, "GRAPHQL_VALIDATION_FAILED"],
     ["a limit error", { query: `{ ${Array.from({ length: 21 }, (_, i) => `m${i}: me { id }`).join(" ")} }` }, "GRAPHQL_VALIDATION_FAILED"],
+    ["an operationName the document does not define", { query: "query A { me { id } }", operationName: "B" }, "GRAPHQL_VALIDATION_FAILED"],
     ["variables that do not coerce", { query: "query ($id: ID!) { user(id: $id) { id } }", variables: { id: {} } }, "BAD_USER_INPUT"],
   ])("%s: 400 for %s, 200 for application/json", async (_label, body, code) => {
     expect(await post(body, GRAPHQL_RESPONSE)).toEqual({ status: 400, type: GRAPHQL_RESPONSE, code });
