@@ -46,6 +46,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_POOL_MAX: positiveInt.default(10),
   DATABASE_CONNECT_TIMEOUT: durationMs.prefault("5s"),
+  DATABASE_QUERY_TIMEOUT: durationMs.prefault("5s"),
   MIGRATE_ON_START: booleanFlag.default(true),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_TTL: durationMs.prefault("7d"),
@@ -98,7 +99,7 @@ export interface Config {
   port: number;
   database:
     | { kind: "pglite"; dataDir: string | undefined }
-    | { kind: "postgres"; url: string; poolMax: number; connectTimeoutMs: number };
+    | { kind: "postgres"; url: string; poolMax: number; connectTimeoutMs: number; queryTimeoutMs?: number };
   dataDir: string;
   migrateOnStart: boolean;
   jwt: { secret: string | undefined; ttlMs: number };
@@ -161,6 +162,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
           url: env.DATABASE_URL,
           poolMax: env.DATABASE_POOL_MAX,
           connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT,
+          queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT,
         }
       : { kind: "pglite", dataDir: path.join(dataDir, "pglite") },
     dataDir,

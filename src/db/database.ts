@@ -52,22 +52,65 @@ async function openPGlite(dataDir: string | undefined): Promise<Driver> {
   };
 }
 
-function openPostgres(url: string, poolMax: number, connectTimeoutMs: number): Driver {
+/** Used when the configuration names none (tests build configs by hand). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
+// TCP keep-alive probes start after this much idleness, so a connection whose
+// peer vanished is noticed in seconds rather than the OS default of two hours.
+const KEEPALIVE_DELAY_MS = 10_000;
+
+const isReadTimeout = (error: unknown) => error instanceof Error && error.message === "Query read timeout";
+
+/**
+ * A query that timed out leaves its connection waiting for an answer that may
+ * never come (a network partition); the next query on it would wait behind
+ * it. Such a connection is dropped at once, as pg itself does in pipeline
+ * mode, so the pool replaces it.
+ */
+function dropConnectionsOnTimeout(pool: pg.Pool): void {
+  pool.on("connect", (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const drop = () => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    // Reassigning the method keeps every overload; only promise results can be watched here (callback
+    // queries come from pool.query, which already discards a client that failed).
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      if (result instanceof Promise) {
+        return result.catch((error: unknown) => {
+          if (isReadTimeout(error)) drop();
+          throw error;
+        });
+      }
+      return result;
+    };
+  });
+}
+
+function openPostgres(url: string, poolMax: number, connectTimeoutMs: number, queryTimeoutMs: number): Driver {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
+    // Both bounds matter when the database is unreachable: without them a
+    // request waits for a connection, or for an answer, forever (a partition
+    // drops packets silently; nothing ever says "refused").
     connectionTimeoutMillis: connectTimeoutMs,
+    query_timeout: queryTimeoutMs,
     // Without a keep-alive a dropped server leaves idle sockets half-open.
     keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });
   // An idle client losing its server emits here; the pool replaces it. Without
   // a listener the process would crash on a database restart.
   pool.on("error", () => undefined);
+  dropConnectionsOnTimeout(pool);
   return {
     adapter: new PrismaPg(pool),
     migrate: async () => {
-      // Migrations hold a session-level advisory lock: keep them on one client.
-      const client = await pool.connect();
+      // Migrations hold a session-level advisory lock (another instance may
+      // hold it for a while) and may run long statements: they get a
+      // connection of their own, without the query timeout.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+      client.on("error", () => undefined);
+      await client.connect();
       const connection: MigrationConnection = {
         exec: async (sql) => {
           await client.query(sql);
@@ -77,7 +120,7 @@ function openPostgres(url: string, poolMax: number, connectTimeoutMs: number): D
       try {
         return await applyMigrations(connection);
       } finally {
-        client.release();
+        await client.end();
       }
     },
     close: () => pool.end(),
@@ -88,7 +131,12 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
   const driver =
     database.kind === "pglite"
       ? await openPGlite(database.dataDir)
-      : openPostgres(database.url, database.poolMax, database.connectTimeoutMs);
+      : openPostgres(
+          database.url,
+          database.poolMax,
+          database.connectTimeoutMs,
+          database.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
+        );
   const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter) });
   return {
     kind: database.kind,

@@ -21,7 +21,7 @@ export function isUniqueViolation(error: unknown): boolean {
 // transaction API error (typically the connection dropped mid-transaction).
 const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 const CONNECTION_ERRORS =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|Connection terminated|connection timeout|timeout exceeded when trying to connect|Can't reach database|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i;
+  /ECONNREFUSED|Query read timeout|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|Connection terminated|connection timeout|timeout exceeded when trying to connect|Can't reach database|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i;
 
 /** True for errors that mean "the database cannot be reached right now". */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -1,7 +1,10 @@
 import { Router } from "express";
 import type { Database } from "../db/database.js";
+import { isDatabaseUnavailable } from "../db/prismaErrors.js";
 
 const READINESS_TIMEOUT_MS = 2000;
+
+class ReadinessTimeout extends Error {}
 
 /** /health: the process is up. /ready: it can reach its database now. */
 export function healthRoutes(database: Pick<Database, "ping">): Router {
@@ -15,15 +18,23 @@ export function healthRoutes(database: Pick<Database, "ping">): Router {
       await Promise.race([
         database.ping(),
         new Promise((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error("database did not answer in time")), READINESS_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new ReadinessTimeout()), READINESS_TIMEOUT_MS);
         }),
       ]);
       res.json({ status: "ready" });
     } catch (error) {
-      res.status(503).json({ status: "unavailable", reason: `database: ${(error as Error).message.split("\n")[0]}` });
+      res.status(503).json({ status: "unavailable", reason: `database: ${reasonOf(error)}` });
     } finally {
       clearTimeout(timer);
     }
   });
   return router;
+}
+
+// A short, fixed phrase: driver messages can be empty, span lines, or name
+// hosts and ports that a readiness probe's audience need not see.
+function reasonOf(error: unknown): string {
+  if (error instanceof ReadinessTimeout) return "did not answer in time";
+  if (isDatabaseUnavailable(error)) return "cannot be reached";
+  return "query failed";
 }

@@ -42,7 +42,10 @@ export function operationPlugin(options: {
         async willSendResponse({ response, operationName, operation, errors }) {
           const durationMs = Math.round((performance.now() - started) * 100) / 100;
           const sqlStatements = currentQueryStats()?.sqlStatements ?? 0;
-          const errorCodes = (errors ?? []).map((e) => String(e.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
+          // The codes the client sees: after formatError, which translates
+          // (a database outage becomes SERVICE_UNAVAILABLE) and masks.
+          const sent = response.body.kind === "single" ? response.body.singleResult.errors : undefined;
+          const errorCodes = (sent ?? errors ?? []).map((e) => String(e.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
           const report: OperationReport = {
             operationName: operationName ?? "anonymous",
             operationType: operation?.operation ?? "unknown",
