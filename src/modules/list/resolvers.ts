@@ -1,31 +1,16 @@
-import { requireViewer } from "../../context.js";
-import { orNotFound } from "../../errors.js";
 import type { Resolvers } from "../../generated/graphql.js";
 import { parsePageArgs } from "../../pagination/connection.js";
-import { looksLikeId } from "../validation.js";
+import { entityMutations, related, rowById } from "../resolve.js";
 import { createList, deleteList, updateList } from "./service.js";
 
+const mutations = entityMutations({ create: createList, update: updateList, delete: deleteList });
+
 export const listResolvers: Resolvers = {
-  Query: {
-    list: (_parent, { id }, context) => {
-      requireViewer(context);
-      return looksLikeId(id) ? context.loaders.list.load(id) : null;
-    },
-  },
-  Mutation: {
-    createList: (_parent, { input }, context) => createList(context.db, requireViewer(context).id, input),
-    updateList: (_parent, { id, input }, context) => {
-      requireViewer(context);
-      return updateList(context.db, id, input);
-    },
-    deleteList: (_parent, { id }, context) => {
-      requireViewer(context);
-      return deleteList(context.db, id);
-    },
-  },
+  Query: { list: rowById((loaders) => loaders.list) },
+  Mutation: { createList: mutations.create, updateList: mutations.update, deleteList: mutations.delete },
   List: {
-    owner: async (list, _args, context) => orNotFound(await context.loaders.user.load(list.ownerId), "User"),
-    space: async (list, _args, context) => orNotFound(await context.loaders.space.load(list.spaceId), "Space"),
+    owner: related("User", (list, loaders) => loaders.user.load(list.ownerId)),
+    space: related("Space", (list, loaders) => loaders.space.load(list.spaceId)),
     todos: (list, { first, after, completed }, context) =>
       context.loaders.todosOfList(list.id, parsePageArgs(first, after, 50), completed ?? undefined),
   },

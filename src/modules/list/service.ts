@@ -1,6 +1,7 @@
 import type { List } from "../../generated/prisma/client.js";
 import type { PolicyClient } from "../../policy/client.js";
 import type { NewEvent } from "../../realtime/eventLog.js";
+import { recordedWrite } from "../changes.js";
 import { notNull, requireText } from "../validation.js";
 
 const listTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
@@ -17,32 +18,21 @@ export const listEvent = (kind: NewEvent["kind"], list: List): NewEvent => ({
 
 export function createList(db: PolicyClient, viewerId: string, input: { spaceId: string; title: string; private?: boolean | null }) {
   const title = listTitle(input.title);
-  return db.$transaction(async (tx) => {
-    const list = await tx.list.create({
-      data: { spaceId: input.spaceId, title, private: input.private ?? false, ownerId: viewerId },
-    });
-    await tx.$appendEvent(listEvent("CREATED", list));
-    return list;
-  });
+  return recordedWrite(
+    db,
+    (tx) => tx.list.create({ data: { spaceId: input.spaceId, title, private: input.private ?? false, ownerId: viewerId } }),
+    (list) => listEvent("CREATED", list),
+  );
 }
 
 export function updateList(db: PolicyClient, id: string, input: { title?: string | null; private?: boolean | null }) {
   const title = notNull(input.title, "title", "Title");
   const isPrivate = notNull(input.private, "private", "Private");
-  return db.$transaction(async (tx) => {
-    const list = await tx.list.update({
-      where: { id },
-      data: { ...(title === undefined ? {} : { title: listTitle(title) }), private: isPrivate },
-    });
-    await tx.$appendEvent(listEvent("UPDATED", list));
-    return list;
-  });
+  const data = { ...(title === undefined ? {} : { title: listTitle(title) }), private: isPrivate };
+  return recordedWrite(db, (tx) => tx.list.update({ where: { id }, data }), (list) => listEvent("UPDATED", list));
 }
 
-export function deleteList(db: PolicyClient, id: string): Promise<string> {
-  return db.$transaction(async (tx) => {
-    const list = await tx.list.delete({ where: { id } });
-    await tx.$appendEvent(listEvent("DELETED", list));
-    return list.id;
-  });
+export async function deleteList(db: PolicyClient, id: string): Promise<string> {
+  const list = await recordedWrite(db, (tx) => tx.list.delete({ where: { id } }), (row) => listEvent("DELETED", row));
+  return list.id;
 }

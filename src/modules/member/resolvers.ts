@@ -1,25 +1,17 @@
-import { requireViewer } from "../../context.js";
-import { orNotFound } from "../../errors.js";
 import type { Resolvers } from "../../generated/graphql.js";
+import { related, signedIn } from "../resolve.js";
 import { addSpaceMember, removeSpaceMember, updateSpaceMember } from "./service.js";
 
 export const memberResolvers: Resolvers = {
   Mutation: {
-    addSpaceMember: (_parent, { spaceId, email, role }, context) => {
-      requireViewer(context);
-      return addSpaceMember(context.db, context.loaders, context.auth, { spaceId, email, role: role ?? "USER" });
-    },
-    updateSpaceMember: (_parent, { id, role }, context) => {
-      requireViewer(context);
-      return updateSpaceMember(context.db, id, role);
-    },
-    removeSpaceMember: (_parent, { id }, context) => {
-      requireViewer(context);
-      return removeSpaceMember(context.db, id);
-    },
+    addSpaceMember: signedIn(({ spaceId, email, role }, { db, loaders, auth }) =>
+      addSpaceMember(db, loaders, auth, { spaceId, email, role: role ?? "USER" }),
+    ),
+    updateSpaceMember: signedIn(({ id, role }, { db }) => updateSpaceMember(db, id, role)),
+    removeSpaceMember: signedIn(({ id }, { db }) => removeSpaceMember(db, id)),
   },
   SpaceMember: {
-    user: async (member, _args, context) => orNotFound(await context.loaders.user.load(member.userId), "User"),
-    space: async (member, _args, context) => orNotFound(await context.loaders.space.load(member.spaceId), "Space"),
+    user: related("User", (member, loaders) => loaders.user.load(member.userId)),
+    space: related("Space", (member, loaders) => loaders.space.load(member.spaceId)),
   },
 };

@@ -1,34 +1,22 @@
-import { requireViewer } from "../../context.js";
 import { notFound } from "../../errors.js";
 import type { Resolvers } from "../../generated/graphql.js";
 import { parsePageArgs } from "../../pagination/connection.js";
+import { entityMutations, signedIn } from "../resolve.js";
 import { looksLikeId } from "../validation.js";
-import { createSpace, deleteSpace, spaceLookup, listSpaces, updateSpace } from "./service.js";
+import { createSpace, deleteSpace, listSpaces, spaceLookup, updateSpace } from "./service.js";
+
+const mutations = entityMutations({ create: createSpace, update: updateSpace, delete: deleteSpace });
 
 export const spaceResolvers: Resolvers = {
   Query: {
-    spaces: (_parent, { first, after }, context) => {
-      requireViewer(context);
-      return listSpaces(context.db, parsePageArgs(first, after, 20));
-    },
-    space: async (_parent, args, context) => {
-      requireViewer(context);
+    spaces: signedIn(({ first, after }, { db }) => listSpaces(db, parsePageArgs(first, after, 20))),
+    space: signedIn((args, { db, loaders }) => {
       const where = spaceLookup(args);
-      if ("id" in where) return looksLikeId(where.id) ? context.loaders.space.load(where.id) : null;
-      return context.db.space.findUnique({ where: { slug: where.slug } });
-    },
+      if ("id" in where) return looksLikeId(where.id) ? loaders.space.load(where.id) : null;
+      return db.space.findUnique({ where: { slug: where.slug } });
+    }),
   },
-  Mutation: {
-    createSpace: (_parent, { input }, context) => createSpace(context.db, requireViewer(context).id, input),
-    updateSpace: (_parent, { id, input }, context) => {
-      requireViewer(context);
-      return updateSpace(context.db, id, input);
-    },
-    deleteSpace: (_parent, { id }, context) => {
-      requireViewer(context);
-      return deleteSpace(context.db, id);
-    },
-  },
+  Mutation: { createSpace: mutations.create, updateSpace: mutations.update, deleteSpace: mutations.delete },
   Space: {
     owner: (space, _args, context) => (space.ownerId ? context.loaders.user.load(space.ownerId) : null),
     viewerRole: async (space, _args, context) => {

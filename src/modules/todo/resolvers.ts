@@ -1,30 +1,15 @@
-import { requireViewer } from "../../context.js";
-import { orNotFound } from "../../errors.js";
 import type { Resolvers } from "../../generated/graphql.js";
-import { looksLikeId } from "../validation.js";
+import { entityMutations, related, rowById } from "../resolve.js";
 import { createTodo, deleteTodo, updateTodo } from "./service.js";
 
+const mutations = entityMutations({ create: createTodo, update: updateTodo, delete: deleteTodo });
+
 export const todoResolvers: Resolvers = {
-  Query: {
-    todo: (_parent, { id }, context) => {
-      requireViewer(context);
-      return looksLikeId(id) ? context.loaders.todo.load(id) : null;
-    },
-  },
-  Mutation: {
-    createTodo: (_parent, { input }, context) => createTodo(context.db, requireViewer(context).id, input),
-    updateTodo: (_parent, { id, input }, context) => {
-      requireViewer(context);
-      return updateTodo(context.db, id, input);
-    },
-    deleteTodo: (_parent, { id }, context) => {
-      requireViewer(context);
-      return deleteTodo(context.db, id);
-    },
-  },
+  Query: { todo: rowById((loaders) => loaders.todo) },
+  Mutation: { createTodo: mutations.create, updateTodo: mutations.update, deleteTodo: mutations.delete },
   Todo: {
     completed: (todo) => todo.completedAt !== null,
-    owner: async (todo, _args, context) => orNotFound(await context.loaders.user.load(todo.ownerId), "User"),
-    list: async (todo, _args, context) => orNotFound(await context.loaders.list.load(todo.listId), "List"),
+    owner: related("User", (todo, loaders) => loaders.user.load(todo.ownerId)),
+    list: related("List", (todo, loaders) => loaders.list.load(todo.listId)),
   },
 };

@@ -2,6 +2,7 @@ import { orNotFound } from "../../errors.js";
 import type { Todo } from "../../generated/prisma/client.js";
 import type { PolicyClient } from "../../policy/client.js";
 import type { NewEvent } from "../../realtime/eventLog.js";
+import { recordedWrite } from "../changes.js";
 import { notNull, requireText } from "../validation.js";
 
 const todoTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
@@ -22,11 +23,11 @@ async function todoEvent(db: PolicyClient, kind: NewEvent["kind"], todo: Todo): 
 
 export function createTodo(db: PolicyClient, viewerId: string, input: { listId: string; title: string }) {
   const title = todoTitle(input.title);
-  return db.$transaction(async (tx) => {
-    const todo = await tx.todo.create({ data: { listId: input.listId, title, ownerId: viewerId } });
-    await tx.$appendEvent(await todoEvent(tx, "CREATED", todo));
-    return todo;
-  });
+  return recordedWrite(
+    db,
+    (tx) => tx.todo.create({ data: { listId: input.listId, title, ownerId: viewerId } }),
+    (todo, tx) => todoEvent(tx, "CREATED", todo),
+  );
 }
 
 export function updateTodo(db: PolicyClient, id: string, input: { title?: string | null; completed?: boolean | null }) {
@@ -35,20 +36,11 @@ export function updateTodo(db: PolicyClient, id: string, input: { title?: string
   // ACCESS.md: `completed: true` sets completedAt to now (also when it was
   // already completed), `false` clears it; absent leaves it alone.
   const completedAt = completed === undefined ? undefined : completed ? new Date() : null;
-  return db.$transaction(async (tx) => {
-    const todo = await tx.todo.update({
-      where: { id },
-      data: { ...(title === undefined ? {} : { title: todoTitle(title) }), completedAt },
-    });
-    await tx.$appendEvent(await todoEvent(tx, "UPDATED", todo));
-    return todo;
-  });
+  const data = { ...(title === undefined ? {} : { title: todoTitle(title) }), completedAt };
+  return recordedWrite(db, (tx) => tx.todo.update({ where: { id }, data }), (todo, tx) => todoEvent(tx, "UPDATED", todo));
 }
 
-export function deleteTodo(db: PolicyClient, id: string): Promise<string> {
-  return db.$transaction(async (tx) => {
-    const todo = await tx.todo.delete({ where: { id } });
-    await tx.$appendEvent(await todoEvent(tx, "DELETED", todo));
-    return todo.id;
-  });
+export async function deleteTodo(db: PolicyClient, id: string): Promise<string> {
+  const todo = await recordedWrite(db, (tx) => tx.todo.delete({ where: { id } }), (row, tx) => todoEvent(tx, "DELETED", row));
+  return todo.id;
 }

@@ -1,19 +1,15 @@
-import { requireViewer } from "../../context.js";
 import type { Resolvers } from "../../generated/graphql.js";
-import { looksLikeId } from "../validation.js";
+import { rowById, signedIn } from "../resolve.js";
 import { updateMe } from "./service.js";
 
 export const userResolvers: Resolvers = {
   Query: {
     me: (_parent, _args, context) => (context.viewer ? context.loaders.user.load(context.viewer.id) : null),
-    user: (_parent, { id }, context) => {
-      requireViewer(context);
-      return looksLikeId(id) ? context.loaders.user.load(id) : null;
-    },
+    user: rowById((loaders) => loaders.user),
   },
   Mutation: {
     signUp: (_parent, { input }, context) => context.auth.signUp(input, context.clientAddress),
     logIn: (_parent, { email, password }, context) => context.auth.logIn(email, password, context.clientAddress),
-    updateMe: (_parent, { input }, context) => updateMe(context.db, requireViewer(context).id, input),
+    updateMe: signedIn(({ input }, { db }, viewer) => updateMe(db, viewer.id, input)),
   },
 };
