@@ -7,7 +7,9 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import type { GraphQLContext } from "../context.js";
 import { currentQueryStats } from "../db/queryStats.js";
 import type { Logger } from "../logger.js";
+import { AppError } from "../errors.js";
 import { isUnexpectedError } from "./formatError.js";
+import { currentRequestId } from "./requestId.js";
 
 export interface OperationObserver {
   /** Called once per finished operation, for metrics. */
@@ -29,6 +31,24 @@ export function operationPlugin(options: {
   observer?: OperationObserver;
 }): ApolloServerPlugin<GraphQLContext> {
   return {
+    // The request was refused before it had a context (an invalid bearer
+    // token): no operation ran, but it still gets its line and its count.
+    async contextCreationDidFail({ error }) {
+      const original = (error as { originalError?: unknown }).originalError ?? error;
+      const known = original instanceof AppError ? original.code : undefined;
+      const report: OperationReport = {
+        operationName: "unknown",
+        operationType: "unknown",
+        outcome: "error",
+        errorCodes: [known ?? "INTERNAL_SERVER_ERROR"],
+        durationMs: 0,
+        sqlStatements: currentQueryStats()?.sqlStatements ?? 0,
+      };
+      options.observer?.onOperation?.(report);
+      const logger = options.logger.child({ requestId: currentRequestId() ?? null });
+      if (known) logger.info({ ...report, viewerId: null }, "graphql operation");
+      else logger.error({ err: original, ...report }, "context creation failed");
+    },
     async requestDidStart({ contextValue }) {
       const started = performance.now();
       return {

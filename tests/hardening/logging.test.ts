@@ -1,0 +1,215 @@
+// Structured logs, read back from the server's own logger writing into memory:
+// one line per operation, nothing secret at any level, unexpected errors in
+// full with their request id (and masked for the client), policy denials at
+// debug.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
+import { api, connect } from "../realtime/helpers.js";
+import { captureLogs, post, type LogSink } from "./ops-support.js";
+
+type Line = Record<string, unknown>;
+const operationLines = (logs: LogSink, requestId: string) =>
+  logs.lines().filter((line) => line.msg === "graphql operation" && line.requestId === requestId);
+
+describe("operation log lines (LOG_LEVEL=info)", () => {
+  let server: TestServer;
+  let logs: LogSink;
+  beforeAll(async () => {
+    logs = captureLogs("info");
+    server = await startTestServer({ logger: logs.logger });
+  });
+  afterAll(() => server?.close());
+
+  it("writes one JSON line per operation: request id (as in x-request-id), name, type, duration, viewer, outcome", async () => {
+    const user = await signUp(server);
+    const response = await post(server.url, `query WhoAmI { me { id } }`, undefined, {
+      authorization: `Bearer ${user.token}`,
+    });
+    const requestId = response.headers.get("x-request-id")!;
+    expect(requestId).toBeTruthy();
+    const lines = operationLines(logs, requestId);
+    expect(lines).toHaveLength(1);
+    const [line] = lines as [Line];
+    expect(line).toMatchObject({
+      level: 30,
+      msg: "graphql operation",
+      requestId,
+      operationName: "WhoAmI",
+      operationType: "query",
+      outcome: "success",
+      errorCodes: [],
+      viewerId: user.user.id,
+    });
+    expect(typeof line.durationMs).toBe("number");
+    expect(line.durationMs as number).toBeGreaterThanOrEqual(0);
+    expect(typeof line.sqlStatements).toBe("number");
+    expect(new Date(String(line.time)).toISOString()).toBe(line.time);
+  });
+
+  it("keeps a caller's x-request-id, logs anonymous callers as null and failures with their codes", async () => {
+    const response = await post(
+      server.url,
+      `mutation BadLogIn($email: String!, $password: String!) { logIn(email: $email, password: $password) { token } }`,
+      { email: uniqueEmail(), password: "wrong-password" },
+      { "x-request-id": "trace-abc-123" },
+    );
+    expect(response.headers.get("x-request-id")).toBe("trace-abc-123");
+    const [line] = operationLines(logs, "trace-abc-123") as [Line];
+    expect(line).toMatchObject({
+      operationName: "BadLogIn",
+      operationType: "mutation",
+      outcome: "error",
+      errorCodes: ["UNAUTHENTICATED"],
+      viewerId: null,
+    });
+  });
+
+  it("logs a request refused for an invalid token too, under its request id", async () => {
+    const response = await post(server.url, `query Me { me { id } }`, undefined, {
+      authorization: "Bearer not-a-valid-token",
+      "x-request-id": "bad-token-1",
+    });
+    expect(response.status).toBe(401);
+    expect(operationLines(logs, "bad-token-1")).toEqual([
+      expect.objectContaining({ outcome: "error", errorCodes: ["UNAUTHENTICATED"], viewerId: null }),
+    ]);
+  });
+
+  it("names an unnamed operation 'anonymous'", async () => {
+    const response = await post(server.url, `{ me { id } }`);
+    const [line] = operationLines(logs, response.headers.get("x-request-id")!) as [Line];
+    expect(line.operationName).toBe("anonymous");
+  });
+
+  it("logs an unexpected error in full with the request id; the client sees only a generic INTERNAL_SERVER_ERROR", async () => {
+    const user = await signUp(server);
+    const owned = api(server, user.token);
+    const spaceId = await owned.createSpace();
+    const list = await owned.createList(spaceId, "Doomed list");
+    // A fault no code path expects: the table is gone underneath the server.
+    await server.database.prisma.$executeRawUnsafe(`ALTER TABLE "Todo" RENAME TO "TodoGone"`);
+    try {
+      const response = await post(
+        server.url,
+        `mutation Broken($input: CreateTodoInput!) { createTodo(input: $input) { id } }`,
+        { input: { listId: list.id, title: "variable-canary-7Q2" } },
+        { authorization: `Bearer ${user.token}`, "x-request-id": "boom-1" },
+      );
+      expect(response.errors?.[0]).toEqual({
+        message: "Something went wrong on our side.",
+        locations: expect.any(Array),
+        path: ["createTodo"],
+        extensions: { code: "INTERNAL_SERVER_ERROR" },
+      });
+      expect(JSON.stringify(response)).not.toMatch(/TodoGone|Todo`|prisma|stack|\.ts:/i);
+    } finally {
+      await server.database.prisma.$executeRawUnsafe(`ALTER TABLE "TodoGone" RENAME TO "Todo"`);
+    }
+    const errors = logs.lines().filter((line) => line.msg === "unexpected error" && line.requestId === "boom-1");
+    expect(errors).toHaveLength(1);
+    const [logged] = errors as [Line];
+    expect(logged.level).toBe(50);
+    const err = logged.err as { message: string; stack: string };
+    expect(err.message).toMatch(/TodoGone|Todo/);
+    expect(err.stack).toBeTruthy();
+    expect(operationLines(logs, "boom-1")[0]).toMatchObject({ outcome: "error", errorCodes: ["INTERNAL_SERVER_ERROR"] });
+    expect(logs.text()).not.toContain("variable-canary-7Q2");
+  });
+});
+
+describe("secrets never reach the logs (LOG_LEVEL=trace)", () => {
+  let server: TestServer;
+  let logs: LogSink;
+  beforeAll(async () => {
+    logs = captureLogs("trace");
+    server = await startTestServer({ logger: logs.logger, env: { LOG_LEVEL: "trace" } });
+  });
+  afterAll(() => server?.close());
+
+  it("logs no password, token or variables, whatever the requests", async () => {
+    const password = "Pa55word-canary-91x";
+    const email = uniqueEmail("secret");
+    const signedUp = await post<{ signUp: { token: string } }>(
+      server.url,
+      `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token } }`,
+      { input: { email, password, name: "name-canary-4k" } },
+    );
+    const signUpToken = signedUp.data!.signUp.token;
+    const loggedIn = await post<{ logIn: { token: string } }>(
+      server.url,
+      `mutation LogIn($email: String!, $password: String!) { logIn(email: $email, password: $password) { token } }`,
+      { email, password },
+    );
+    const token = loggedIn.data!.logIn.token;
+    // A wrong password is logged as a failure, never with the attempt.
+    await post(server.url, `mutation { logIn(email: "${email}", password: "inline-wrong-canary-3z") { token } }`);
+    await post(server.url, `query Me { me { id email } }`, undefined, { authorization: `Bearer ${token}` });
+    // An invalid token is refused with 401 and not echoed into a log.
+    const forged = `${token.slice(0, -6)}AAAAAA`;
+    const refused = await post(server.url, `{ me { id } }`, undefined, { authorization: `Bearer ${forged}` });
+    expect(refused.status).toBe(401);
+    // Over WebSocket too, where the token travels in connectionParams.
+    const connection = connect(server, token);
+    await new Promise<void>((resolve, reject) =>
+      connection.client.subscribe({ query: "{ me { id } }" }, { next: () => undefined, error: reject, complete: resolve }),
+    );
+    await connection.dispose();
+    await post(server.url, `mutation { updateMe(input: { name: "x" }) { id } }`, undefined, { authorization: `Bearer ${signUpToken}` });
+
+    const text = logs.text();
+    expect(logs.lines().length).toBeGreaterThan(5);
+    for (const secret of [password, token, signUpToken, forged, "inline-wrong-canary-3z", "name-canary-4k"]) {
+      expect(text).not.toContain(secret);
+    }
+    // Not even the signature part of a token, nor a JWT of any kind.
+    expect(text).not.toContain(token.split(".")[2]!);
+    expect(text).not.toMatch(/eyJ[\w-]{10,}/);
+    expect(text).not.toMatch(/"variables"\s*:\s*\{/);
+    expect(text).not.toMatch(/\$argon2/);
+  });
+});
+
+describe("policy denials (LOG_LEVEL=debug)", () => {
+  let server: TestServer;
+  let logs: LogSink;
+  beforeAll(async () => {
+    logs = captureLogs("debug");
+    server = await startTestServer({ logger: logs.logger });
+  });
+  afterAll(() => server?.close());
+
+  it("logs a denial at debug with model, operation and rule, under the request id", async () => {
+    const admin = await signUp(server);
+    const member = await signUp(server);
+    const spaceId = await api(server, admin.token).createSpace();
+    await api(server, admin.token).addMember(spaceId, member.email);
+    const response = await post(server.url, `mutation ($id: ID!) { deleteSpace(id: $id) }`, { id: spaceId }, {
+      authorization: `Bearer ${member.token}`,
+      "x-request-id": "denied-1",
+    });
+    expect(response.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    const denials = logs.lines().filter((line) => line.msg === "policy denied" && line.requestId === "denied-1");
+    expect(denials.length).toBeGreaterThanOrEqual(1);
+    expect(denials[0]).toMatchObject({
+      level: 20,
+      denial: { model: expect.stringMatching(/^space$/i), operation: "delete", rule: expect.any(String), viewerId: member.user.id },
+    });
+    expect(String((denials[0]!.denial as { rule: string }).rule).length).toBeGreaterThan(3);
+  });
+
+  it("logs nothing below info at the default level", async () => {
+    const quiet = captureLogs("info");
+    const other = await startTestServer({ logger: quiet.logger });
+    try {
+      const admin = await signUp(other);
+      const member = await signUp(other);
+      const spaceId = await api(other, admin.token).createSpace();
+      await api(other, admin.token).addMember(spaceId, member.email);
+      await other.gql(`mutation ($id: ID!) { deleteSpace(id: $id) }`, { id: spaceId }, member.token);
+      expect(quiet.lines().filter((line) => (line.level as number) < 30)).toEqual([]);
+      expect(quiet.lines().some((line) => line.msg === "graphql operation")).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+});
