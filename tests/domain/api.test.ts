@@ -2,18 +2,17 @@
 // real server over HTTP: the happy paths, input validation, CONFLICTs, and
 // Relay pagination. Every failure path re-reads the database through the raw
 // client to show that nothing changed.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
-import { signUp, startTestServer, type GraphQLResult, type TestServer } from "../helpers/server.js";
-import { dataOf, expectRejected, insertWorlds, mintToken, newId, worldBuilder } from "./support.js";
+import { signUp, type GraphQLResult, type TestServer } from "../helpers/server.js";
+import { dataOf, expectRejected, insertWorlds, mintToken, newId, serverPerFile, worldBuilder } from "./support.js";
 
 let server: TestServer;
 let prisma: RawPrismaClient;
-beforeAll(async () => {
-  server = await startTestServer();
-  prisma = server.database.prisma;
+serverPerFile((started, raw) => {
+  server = started;
+  prisma = raw;
 });
-afterAll(() => server?.close());
 
 interface Ref {
   id: string;
@@ -572,20 +571,23 @@ describe("pagination", () => {
     expect(full.pageInfo.hasNextPage).toBe(false);
   });
 
-  it.each([-1, 101])("rejects first: %i with BAD_USER_INPUT on first, at every level", async (first) => {
+  /** spaces, Space.lists and List.todos, each asked with one bad page argument: BAD_USER_INPUT naming it. */
+  async function rejectedAtEveryLevel(argument: "first" | "after", value: unknown) {
     const { token, space, list } = await paginationWorld();
-    await rejected(() => gql(`query ($first: Int) { spaces(first: $first) { totalCount } }`, { first }, token), "BAD_USER_INPUT", "first");
-    await rejected(
-      () => gql(`query ($id: ID!, $first: Int) { space(id: $id) { lists(first: $first) { totalCount } } }`, { id: space.id, first }, token),
-      "BAD_USER_INPUT",
-      "first",
-    );
-    await rejected(
-      () => gql(`query ($id: ID!, $first: Int) { list(id: $id) { todos(first: $first) { totalCount } } }`, { id: list.id, first }, token),
-      "BAD_USER_INPUT",
-      "first",
-    );
-  });
+    const type = argument === "first" ? "Int" : "String";
+    const levels = [
+      { query: `query ($v: ${type}) { spaces(${argument}: $v) { totalCount } }`, variables: {} },
+      { query: `query ($id: ID!, $v: ${type}) { space(id: $id) { lists(${argument}: $v) { totalCount } } }`, variables: { id: space.id } },
+      { query: `query ($id: ID!, $v: ${type}) { list(id: $id) { todos(${argument}: $v) { totalCount } } }`, variables: { id: list.id } },
+    ];
+    for (const level of levels) {
+      await rejected(() => gql(level.query, { ...level.variables, v: value }, token), "BAD_USER_INPUT", argument);
+    }
+  }
+
+  it.each([-1, 101])("rejects first: %i with BAD_USER_INPUT on first, at every level", (first) =>
+    rejectedAtEveryLevel("first", first),
+  );
 
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   it.each([
@@ -597,18 +599,7 @@ describe("pagination", () => {
     ["time not an integer", encode([1.5, "abc"])],
     ["time out of range", encode([9_000_000_000_000_000, "abc"])],
     ["valid with junk around it", `%%${encode([1, "abc"])}!!`],
-  ])("rejects a malformed cursor (%s) with BAD_USER_INPUT on after, at every level", async (_case, after) => {
-    const { token, space, list } = await paginationWorld();
-    await rejected(() => gql(`query ($after: String) { spaces(after: $after) { totalCount } }`, { after }, token), "BAD_USER_INPUT", "after");
-    await rejected(
-      () => gql(`query ($id: ID!, $after: String) { space(id: $id) { lists(after: $after) { totalCount } } }`, { id: space.id, after }, token),
-      "BAD_USER_INPUT",
-      "after",
-    );
-    await rejected(
-      () => gql(`query ($id: ID!, $after: String) { list(id: $id) { todos(after: $after) { totalCount } } }`, { id: list.id, after }, token),
-      "BAD_USER_INPUT",
-      "after",
-    );
-  });
+  ])("rejects a malformed cursor (%s) with BAD_USER_INPUT on after, at every level", (_case, after) =>
+    rejectedAtEveryLevel("after", after),
+  );
 });

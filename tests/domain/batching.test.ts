@@ -10,18 +10,17 @@
 // The statements (one per loader per wave of the query): spaces page, spaces
 // count, viewer memberships, members (when selected), lists pages, lists
 // counts, todos pages, todos counts, users: 9 with members, 8 without.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
 import { startTestServer, type GraphQLResult, type TestServer } from "../helpers/server.js";
-import { dataOf, insertWorlds, mintToken, worldBuilder, type ListRow, type SpaceRow } from "./support.js";
+import { dataOf, insertWorlds, mintToken, serverPerFile, worldBuilder, type ListRow, type SpaceRow } from "./support.js";
 
 let server: TestServer;
 let prisma: RawPrismaClient;
-beforeAll(async () => {
-  server = await startTestServer();
-  prisma = server.database.prisma;
+serverPerFile((started, raw) => {
+  server = started;
+  prisma = raw;
 });
-afterAll(() => server?.close());
 
 interface Size {
   spaces: number;

@@ -14,18 +14,17 @@
 // Outcomes: ok (the data, or the write took effect), null (a single-object read
 // answers null), hidden (a connection leaves the row out and does not count
 // it), or an error code; every denied write is checked to have changed nothing.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
-import { startTestServer, uniqueEmail, type GraphQLResult, type TestServer } from "../helpers/server.js";
-import { expectRejected, insertWorlds, mintToken, newId, snapshot, worldBuilder, type ListRow, type TodoRow, type UserRow } from "./support.js";
+import { uniqueEmail, type GraphQLResult, type TestServer } from "../helpers/server.js";
+import { expectRejected, insertWorlds, mintToken, newId, serverPerFile, snapshot, worldBuilder, type ListRow, type TodoRow, type UserRow } from "./support.js";
 
 let server: TestServer;
 let prisma: RawPrismaClient;
-beforeAll(async () => {
-  server = await startTestServer();
-  prisma = server.database.prisma;
+serverPerFile((started, raw) => {
+  server = started;
+  prisma = raw;
 });
-afterAll(() => server?.close());
 
 const IDENTITIES = ["anonymous", "stranger", "member", "admin", "owner"] as const;
 type Identity = (typeof IDENTITIES)[number];

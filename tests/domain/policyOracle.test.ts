@@ -7,10 +7,10 @@
 // POLICY_FUZZ_WORLDS (default 200) sets the number of worlds, POLICY_FUZZ_SEED
 // the seed; a mismatch names the seed and world so it can be replayed.
 import { isDeepStrictEqual } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { insertWorlds, mintToken, type ListRow, type Role, type SpaceRow, type TodoRow, type UserRow, type World } from "./support.js";
+import type { TestServer } from "../helpers/server.js";
+import { insertWorlds, mintToken, serverPerFile, type ListRow, type Role, type SpaceRow, type TodoRow, type UserRow, type World } from "./support.js";
 
 const WORLDS = Number(process.env.POLICY_FUZZ_WORLDS ?? 200);
 const SEED = Number(process.env.POLICY_FUZZ_SEED ?? 0x5eed2026);
@@ -18,10 +18,14 @@ const BATCH = 50;
 
 let server: TestServer;
 let prisma: RawPrismaClient;
-beforeAll(async () => {
-  // The oracle asks for every row of a world in one operation per user, past
-  // the default alias, root-field and cost limits meant for clients.
-  server = await startTestServer({
+// The oracle asks for every row of a world in one operation per user, past
+// the default alias, root-field and cost limits meant for clients.
+serverPerFile(
+  (started, raw) => {
+    server = started;
+    prisma = raw;
+  },
+  {
     env: {
       LIMIT_MAX_ALIASES: "0",
       LIMIT_MAX_ROOT_FIELDS: "0",
@@ -30,10 +34,8 @@ beforeAll(async () => {
       LIMIT_MAX_DEPTH: "0",
       LIMIT_BODY_SIZE: "1mb",
     },
-  });
-  prisma = server.database.prisma;
-});
-afterAll(() => server?.close());
+  },
+);
 
 // ---------------------------------------------------------------- generation
 

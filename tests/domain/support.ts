@@ -3,13 +3,26 @@
 // minted the way the server issues them, and snapshots that prove a denied or
 // invalid operation changed nothing.
 import { SignJWT } from "jose";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
 import { hashPassword } from "../../src/modules/auth/passwords.js";
-import { TEST_JWT_SECRET, type GraphQLResult } from "../helpers/server.js";
+import { startTestServer, TEST_JWT_SECRET, type GraphQLResult, type TestServer, type TestServerOptions } from "../helpers/server.js";
 
 const ISSUER = "todo-graphql-server";
 const secret = new TextEncoder().encode(TEST_JWT_SECRET);
+
+/**
+ * One real server (and database) for the whole test file: started before its
+ * tests, closed after them. `ready` hands it and its raw client to the file.
+ */
+export function serverPerFile(ready: (server: TestServer, prisma: RawPrismaClient) => void, options?: TestServerOptions): void {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startTestServer(options);
+    ready(started, started.database.prisma);
+  });
+  afterAll(() => started?.close());
+}
 
 /** A token the server accepts for `userId`, without a log-in round trip. */
 export function mintToken(userId: string): Promise<string> {
