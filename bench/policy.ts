@@ -104,16 +104,6 @@ function boundedInt(value: string | undefined, fallback: number, min: number, ma
   return parsed;
 }
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 // ------------------------------------------------------------------- seeding
 
 async function seed(prisma: RawPrismaClient, viewerId: string) {
@@ -330,14 +320,19 @@ function summary(samples: number[]) {
 async function main() {
   const started = performance.now();
   const name = `bench_policy_${randomBytes(5).toString("hex")}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
+  // One connection to the admin database, to create the bench database and drop it.
+  const admin = new pg.Pool({ connectionString: ADMIN_URL, max: 1 });
+  await admin.query(`CREATE DATABASE ${name}`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-policy-"));
   const jwtSecret = randomBytes(32).toString("hex");
   const closers: (() => Promise<void>)[] = [
     () => rm(dataDir, { recursive: true, force: true }),
-    () => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
   ];
   try {
     const config = loadConfig({
