@@ -5,7 +5,6 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
-import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import {
   ApolloServerPluginLandingPageDisabled,
 } from "@apollo/server/plugin/disabled";
@@ -27,6 +26,7 @@ import { operationPlugin } from "./http/operationPlugin.js";
 import { requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
 import { attachWebSocketServer } from "./http/websocket.js";
+import { drainHttpServer } from "./http/drain.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
 import { createAuthService } from "./modules/auth/service.js";
@@ -108,7 +108,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       plugins: [
         ...limits.apolloPlugins(),
         graphqlResponseStatusPlugin(),
-        ApolloServerPluginDrainHttpServer({ httpServer }),
+        // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
+        drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - 1000) }),
         config.landingPage
           ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
           : ApolloServerPluginLandingPageDisabled(),
