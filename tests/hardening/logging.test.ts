@@ -169,6 +169,30 @@ describe("secrets never reach the logs (LOG_LEVEL=trace)", () => {
   });
 });
 
+describe("the logger's own redaction", () => {
+  it("cuts secrets out of error text and redacts secret keys at any usual depth", () => {
+    const logs = captureLogs("trace");
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWNhbmFyeQ";
+    const error = new Error(
+      `Invalid call: { data: { email: "a@b.cd", passwordHash: "$argon2id$v=19$canary", password: "hunter2-canary" } } ` +
+        `Authorization: Bearer opaque-canary-token, token=${jwt}, url postgresql://app:db-pass-canary@db:5432/app`,
+    );
+    (error as Error & { meta?: unknown }).meta = { args: { password: "meta-canary" } };
+    error.cause = new Error(`nested password: 'cause-canary'`);
+    logs.logger.error({ err: error }, "unexpected error");
+    logs.logger.info({ password: "p1-canary", input: { password: "p2-canary", token: "t-canary" }, a: { b: { authorization: "h-canary" } } }, "keys");
+    logs.logger.info({ variables: { title: "v-canary" } }, "variables");
+    const text = logs.text();
+    for (const secret of ["hunter2-canary", "$argon2id", "opaque-canary-token", jwt, "db-pass-canary", "meta-canary", "cause-canary", "p1-canary", "p2-canary", "t-canary", "h-canary", "v-canary"]) {
+      expect(text).not.toContain(secret);
+    }
+    // What is left still says what went wrong.
+    expect(text).toContain("Invalid call");
+    expect(text).toContain("a@b.cd");
+    expect(text).toContain("[redacted]");
+  });
+});
+
 describe("policy denials (LOG_LEVEL=debug)", () => {
   let server: TestServer;
   let logs: LogSink;
