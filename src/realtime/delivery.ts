@@ -9,6 +9,12 @@
 //   now. A row deleted since is not readable: its DELETED event follows;
 // - DELETED: the row is gone, so the list rule is applied to the list's owner
 //   and privacy as they were at the change (snapshotted in the event).
+//
+// One statement per subscriber and event: with thousands of subscribers that
+// is the cost of an event, so the membership condition rides in the row's own
+// read (the policy client ANDs its read filter onto it) instead of a second
+// statement for the space. The row read is primed into the fresh loaders, so
+// nested fields of the event (todo.list, owner...) resolve through them.
 import type { GraphQLContext } from "../context.js";
 import type { ChangeEvent, DeliveredEvent } from "./events.js";
 
@@ -16,20 +22,66 @@ export async function readableEvent(event: ChangeEvent, context: GraphQLContext)
   const viewer = context.viewer;
   if (!viewer) return undefined;
   // The event's nested fields resolve through these same fresh loaders.
-  const { loaders } = context.refresh();
+  const { db, loaders } = context.refresh();
 
   if (event.kind === "DELETED") {
     if (!(await loaders.space.load(event.spaceId))) return undefined;
     const listReadable = event.listOwnerId === viewer.id || !event.listPrivate;
     return listReadable ? { ...event, todo: null, list: null } : undefined;
   }
-  // Both loads go out together; loaders batch per kind.
-  const [space, todo, list] = await Promise.all([
-    loaders.space.load(event.spaceId),
-    event.subject === "TODO" && event.todoId ? loaders.todo.load(event.todoId) : null,
-    event.subject === "LIST" ? loaders.list.load(event.listId) : null,
-  ]);
-  if (!space) return undefined;
-  if (event.subject === "TODO") return todo ? { ...event, todo, list: null } : undefined;
-  return list ? { ...event, todo: null, list } : undefined;
+  // Still a member of the event's space: the list rule alone would let the
+  // owner of a list read it after leaving the space.
+  const inSpace = { spaceId: event.spaceId, space: { members: { some: { userId: viewer.id } } } };
+  if (event.subject === "TODO") {
+    if (!event.todoId) return undefined;
+    const todo = await db.todo.findFirst({ where: { id: event.todoId, list: inSpace } });
+    if (!todo) return undefined;
+    loaders.todo.prime(todo.id, todo);
+    return { ...event, todo, list: null };
+  }
+  const list = await db.list.findFirst({ where: { id: event.listId, ...inSpace } });
+  if (!list) return undefined;
+  loaders.list.prime(list.id, list);
+  return { ...event, todo: null, list };
+}
+
+/**
+ * Runs at most `max` checks at a time, the others waiting in arrival order.
+ *
+ * One event reaches every subscriber of a space at once, and each check is one
+ * statement: with thousands of subscribers, unbounded checks would put
+ * thousands of statements in the connection pool's queue in one go, and a
+ * mutation arriving then would wait behind all of them for a connection (long
+ * enough for its transaction to give up). Bounded, the queue ahead of it is
+ * never longer than the pool.
+ */
+export interface Limiter {
+  run<T>(task: () => Promise<T>): Promise<T>;
+  /** Tasks waiting for a slot. */
+  readonly waiting: number;
+}
+
+export function createLimiter(max: number): Limiter {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  const release = () => {
+    const next = queue.shift();
+    // The slot passes straight to the next task: `active` stays as it is.
+    if (next) next();
+    else active--;
+  };
+  return {
+    async run(task) {
+      if (active < max) active++;
+      else await new Promise<void>((resolve) => queue.push(resolve));
+      try {
+        return await task();
+      } finally {
+        release();
+      }
+    },
+    get waiting() {
+      return queue.length;
+    },
+  };
 }

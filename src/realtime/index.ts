@@ -6,6 +6,7 @@ import type { RawPrismaClient } from "../db/database.js";
 import { badUserInput } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createMemoryBus, createRedisBus, type EventBus } from "./bus.js";
+import { createLimiter, type Limiter } from "./delivery.js";
 import type { ChangeEvent } from "./events.js";
 import { toChangeEvent, type CommittedEvent } from "./eventLog.js";
 import { EventTailer, type EventFilter } from "./tailer.js";
@@ -17,6 +18,8 @@ const PRUNE_MIN_EVERY_MS = 1000;
 
 export interface Realtime {
   readonly tailer: EventTailer;
+  /** Bounds the per-subscriber delivery checks running at once (delivery.ts). */
+  readonly deliveryChecks: Limiter;
   /** Called after a transaction with events commits. */
   published(events: CommittedEvent[]): void;
   /** Events matching filter with id > after, in order, read from the log. */
@@ -30,7 +33,7 @@ export interface Realtime {
 
 export async function createRealtime(
   prisma: RawPrismaClient,
-  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "websocket">,
+  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "websocket" | "database">,
   logger: Logger,
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
@@ -67,6 +70,7 @@ export async function createRealtime(
 
   return {
     tailer,
+    deliveryChecks: createLimiter(deliveryConcurrency(config.database)),
     maxSubscriptionsPerConnection: config.websocket.maxSubscriptions,
     published(events) {
       const last = events.at(-1);
@@ -112,6 +116,16 @@ export async function createRealtime(
       await bus.close();
     },
   };
+}
+
+/**
+ * As many delivery checks (one statement each) as the pool has connections:
+ * enough to keep it busy, and a request never finds more than that many
+ * checks ahead of it in the pool's queue. PGlite runs one statement at a time
+ * whatever the number.
+ */
+function deliveryConcurrency(database: Config["database"]): number {
+  return database.kind === "postgres" ? database.poolMax : 2;
 }
 
 function describeDuration(ms: number): string {

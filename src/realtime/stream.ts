@@ -38,7 +38,9 @@ export function eventStream(
           if (cancelled) return;
           if (event.id <= last) continue;
           last = event.id;
-          const delivered = await readableEvent(event, context);
+          const delivered = await context.realtime.deliveryChecks.run(async () =>
+            cancelled ? undefined : readableEvent(event, context),
+          );
           if (delivered && !cancelled) yield delivered;
         }
       }
