@@ -285,4 +285,28 @@ describe("a member removed from the space", () => {
     expect(listEvents.map((e) => `${e.kind}:${e.todoId}`)).toEqual([`CREATED:${after.id}`]);
     expect([...spaceEvents, ...listEvents].some((e) => e.todoId === during.id)).toBe(false);
   });
+
+  it("receives nothing more about lists of their own either, though the list rule still lets an owner read them", async () => {
+    const { spaceId, admin, members } = await spaceWithMembers(server, 1);
+    const carol = members[0]!;
+    const probeList = await admin.api.createList(spaceId, "Probe");
+    const own = await carol.api.createList(spaceId, "Carol's");
+    const probeTodo = await carol.api.createTodo(own.id, "probe");
+    const carolSpace = await watchSpace(carol.token, spaceId, admin.api, probeList.id);
+    const carolList = await watchList(carol.token, own.id, carol.api, probeTodo.id);
+
+    await admin.api.removeMember(carol.membershipId);
+    const during = await admin.api.createTodo(own.id, "While removed");
+    await admin.api.updateList(own.id, { title: "Carol's, renamed" });
+    await admin.api.addMember(spaceId, carol.email);
+    const after = await admin.api.createTodo(own.id, "After return");
+
+    const spaceEvents = (await carolSpace.until((e) => e.spaceActivity.todoId === after.id)).map((e) => e.spaceActivity);
+    const listEvents = (await carolList.until((e) => e.todoChanged.todoId === after.id)).map((e) => e.todoChanged);
+    expect(spaceEvents.filter((e) => e.listId !== probeList.id && e.todoId !== probeTodo.id).map(describeEvent)).toEqual([
+      `todo:CREATED:${after.id}`,
+    ]);
+    expect(listEvents.filter((e) => e.todoId !== probeTodo.id).map((e) => `${e.kind}:${e.todoId}`)).toEqual([`CREATED:${after.id}`]);
+    expect(listEvents.some((e) => e.todoId === during.id)).toBe(false);
+  });
 });
