@@ -4,7 +4,7 @@
 // SQL or file path reaches the client. The request-logging plugin logs the
 // masked ones in full with the request id (isUnexpectedError).
 import { unwrapResolverError } from "@apollo/server/errors";
-import type { GraphQLFormattedError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { translatePrismaError } from "../db/prismaErrors.js";
 import { AppError, internalError } from "../errors.js";
 import { asBatchingLimitError, asTokenLimitError } from "./limits.js";
@@ -48,9 +48,24 @@ export function isUnexpectedError(formatted: GraphQLFormattedError, error: unkno
   return !knownError(error) && !isRequestError(formatted);
 }
 
+/**
+ * Apollo raises a few request errors with an HTTP 4xx status but no code (a
+ * persisted query whose hash does not match, an unsupported persisted query
+ * version); normalised, they would read as INTERNAL_SERVER_ERROR.
+ */
+function isCodelessClientError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.path || error.originalError || error.extensions.code !== undefined) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === "number" && status >= 400 && status < 500;
+}
+
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const known = knownError(error);
   if (known) return fromAppError(known, formatted);
+  if (isCodelessClientError(error)) {
+    const message = formatted.message.charAt(0).toUpperCase() + formatted.message.slice(1);
+    return { message: message.endsWith(".") ? message : `${message}.`, extensions: { code: "BAD_REQUEST" } };
+  }
   if (isRequestError(formatted)) {
     if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") {
       const tokenLimit = asTokenLimitError(formatted);

@@ -15,6 +15,7 @@
 import { HeaderMap, type ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import {
+  BREAK,
   getOperationAST,
   getVariableValues,
   GraphQLError,
@@ -23,10 +24,12 @@ import {
   type FragmentDefinitionNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type ParseOptions,
   type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
+  visit,
 } from "graphql";
 import type { Config } from "../config.js";
 import { operationCost } from "./cost.js";
@@ -114,8 +117,8 @@ export function createOperationLimits(
       {
         async requestDidStart() {
           return {
-            async didResolveOperation({ schema, document, operationName, request }) {
-              const error = costError(schema, document, operationName, request.variables);
+            async didResolveOperation({ schema, document, operation, operationName, request }) {
+              const error = unstorableTextError(document, operation, request.variables) ?? costError(schema, document, operationName, request.variables);
               if (error) throw error;
             },
           };
@@ -135,6 +138,46 @@ export function byteSize(setting: string): number | undefined {
   const match = BYTE_SIZE.exec(setting.trim());
   if (!match) return undefined;
   return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
+}
+
+// Text the database layer cannot take: PostgreSQL text cannot hold U+0000,
+// and Prisma's query engine fails on an unpaired UTF-16 surrogate (valid in
+// JSON, not in UTF-8). Either would reach the database only to fail there as
+// an internal error, so it is refused up front, as bad input, wherever it is:
+// a string literal in the document or a variable.
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** The error for an operation whose string literals or variables hold text the database cannot store, if any. */
+export function unstorableTextError(
+  document: DocumentNode,
+  operation: OperationDefinitionNode | null | undefined,
+  variables: unknown,
+): GraphQLError | undefined {
+  let found = false;
+  visit(document, {
+    StringValue(node) {
+      if (UNSTORABLE_TEXT.test(node.value)) {
+        found = true;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (!found && operation && variables !== null && typeof variables === "object") {
+    const values = variables as Record<string, unknown>;
+    // Iterative: a variable may be nested as deep as the body size allows.
+    const pending: unknown[] = (operation.variableDefinitions ?? []).map((definition) => values[definition.variable.name.value]);
+    while (!found && pending.length) {
+      const value = pending.pop();
+      if (typeof value === "string") found = UNSTORABLE_TEXT.test(value);
+      else if (Array.isArray(value)) for (const item of value) pending.push(item);
+      else if (value !== null && typeof value === "object") for (const item of Object.values(value)) pending.push(item);
+    }
+  }
+  if (!found) return undefined;
+  return new GraphQLError("Text must not contain the NUL character (U+0000) or unpaired UTF-16 surrogates.", {
+    extensions: { code: "BAD_USER_INPUT", http: { status: 400, headers: new HeaderMap() } },
+  });
 }
 
 const formatCost = (cost: number) => (Number.isSafeInteger(cost) ? String(cost) : cost.toExponential(2));

@@ -26,7 +26,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { formatError } from "./formatError.js";
-import { byteSize, type OperationLimits } from "./limits.js";
+import { byteSize, unstorableTextError, type OperationLimits } from "./limits.js";
 
 type ConnectionState = {
   viewer?: Viewer | null;
@@ -155,6 +155,11 @@ export function attachWebSocketServer(options: {
   // message, which any client could use to flood the output: this listener,
   // added after graphql-ws's own, logs it as what it is instead.
   wsServer.on("connection", (socket: WebSocket) => {
+    // ws throws on a close reason over 123 bytes, and graphql-ws writes the
+    // client's subscription id into one (4409 "Subscriber for <id> already
+    // exists"): a long id would turn a protocol close into an internal error.
+    const close = socket.close.bind(socket);
+    socket.close = (code?: number, reason?: string | Buffer) => close(code, typeof reason === "string" ? fitCloseReason(reason) : reason);
     socket.removeAllListeners("error");
     socket.on("error", (error: Error & { code?: unknown }) =>
       logger.info({ err: { message: error.message, code: error.code } }, "websocket client broke the protocol"),
@@ -170,6 +175,13 @@ export function attachWebSocketServer(options: {
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
+}
+
+/** A WebSocket close reason is at most 123 bytes of UTF-8. */
+function fitCloseReason(reason: string): string {
+  let fitted = reason;
+  while (Buffer.byteLength(fitted) > 123) fitted = fitted.slice(0, -1);
+  return fitted;
 }
 
 /**
@@ -203,6 +215,8 @@ function checkOperation(
       : "Must provide operation name if query contains multiple operations.";
     return [new GraphQLError(message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } })];
   }
+  const unstorable = unstorableTextError(document, operation, payload.variables);
+  if (unstorable) return [unstorable];
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
   if (coerced.errors) {
     return coerced.errors.map((error) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "BAD_USER_INPUT" } }));
