@@ -15,7 +15,8 @@
 //     are refused;
 //   - a request in flight finishes, answered with `Connection: close`;
 //   - a connection with no request yet gets IDLE_GRACE_MS to send one (it is
-//     then served like any other), after which it is ended;
+//     then served like any other), after which it is ended; an idle
+//     keep-alive connection gets KEEPALIVE_GRACE_MS;
 //   - at the deadline whatever is left is destroyed.
 // Upgraded (WebSocket) connections are left to the WebSocket server's own
 // drain, which closes them with 1001; only the deadline touches them.
@@ -24,8 +25,11 @@ import net from "node:net";
 import type { ApolloServerPlugin } from "@apollo/server";
 
 const IDLE_GRACE_MS = 1000;
+const KEEPALIVE_GRACE_MS = 100;
 const LINGER_QUIET_MS = 500;
 const LINGER_MAX_MS = 2000;
+const IDLE_SERVER_MS = 1000;
+const LINGER_QUIET_IDLE_MS = 50;
 
 export function drainHttpServer(httpServer: Server, options: { deadlineMs: number }): ApolloServerPlugin {
   const requestsInFlight = new Map<net.Socket, number>();
@@ -33,8 +37,14 @@ export function drainHttpServer(httpServer: Server, options: { deadlineMs: numbe
   const graceTimers = new Map<net.Socket, NodeJS.Timeout>();
   let draining = false;
 
+  const served = new WeakSet<net.Socket>();
+
   const endWhenIdle = (socket: net.Socket) => {
     if ((requestsInFlight.get(socket) ?? 0) > 0 || graceTimers.has(socket)) return;
+    // A new connection's first request is surely on its way; an idle
+    // keep-alive connection may or may not send another (its client must be
+    // ready to retry on a closed connection anyway).
+    const graceMs = served.has(socket) ? KEEPALIVE_GRACE_MS : IDLE_GRACE_MS;
     const timer = setTimeout(() => {
       graceTimers.delete(socket);
       // After this turn's poll phase: bytes that arrived while the loop was
@@ -42,7 +52,7 @@ export function drainHttpServer(httpServer: Server, options: { deadlineMs: numbe
       setImmediate(() => {
         if ((requestsInFlight.get(socket) ?? 0) === 0 && requestsInFlight.has(socket)) socket.end();
       });
-    }, IDLE_GRACE_MS);
+    }, graceMs);
     timer.unref();
     graceTimers.set(socket, timer);
   };
@@ -56,9 +66,12 @@ export function drainHttpServer(httpServer: Server, options: { deadlineMs: numbe
   let lastAcceptedAt = 0;
   const lingerWhileAccepting = async () => {
     const started = Date.now();
-    lastAcceptedAt = Math.max(lastAcceptedAt, started);
+    // A server that had no new connection for a while is not under load:
+    // nothing is likely to wait in its backlog, and a short look suffices.
+    const quietMs = started - lastAcceptedAt > IDLE_SERVER_MS ? LINGER_QUIET_IDLE_MS : LINGER_QUIET_MS;
+    lastAcceptedAt = started;
     const limit = Math.min(LINGER_MAX_MS, options.deadlineMs / 2);
-    while (Date.now() - lastAcceptedAt < LINGER_QUIET_MS && Date.now() - started < limit) {
+    while (Date.now() - lastAcceptedAt < quietMs && Date.now() - started < limit) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -82,6 +95,7 @@ export function drainHttpServer(httpServer: Server, options: { deadlineMs: numbe
   });
   httpServer.on("request", (request, response) => {
     const socket = request.socket;
+    served.add(socket);
     requestsInFlight.set(socket, (requestsInFlight.get(socket) ?? 0) + 1);
     clearTimeout(graceTimers.get(socket));
     graceTimers.delete(socket);
