@@ -17,9 +17,11 @@ export function isUniqueViolation(error: unknown): boolean {
   return asPrismaError(error)?.code === "P2002";
 }
 
-// P1001 can't reach, P1002 timed out, P1017 closed, P2024 pool timeout, P2028
-// transaction API error (typically the connection dropped mid-transaction).
-const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+// P1001 can't reach, P1002 timed out, P1008 operation timed out, P1017
+// closed, P2024 pool timeout, P2028 transaction API error (a transaction that
+// could not start in time, or expired while a query hung on a dead
+// connection; it was rolled back, so retrying is safe).
+const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028"]);
 const CONNECTION_ERRORS =
   /ECONNREFUSED|Query read timeout|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|Connection terminated|connection timeout|timeout exceeded when trying to connect|Can't reach database|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i;
 
