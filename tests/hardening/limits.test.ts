@@ -5,6 +5,7 @@
 // (shared/api/ERRORS.md). Every over-limit operation here is a mutation that
 // would create a space if it ran: the refusal must report no SQL statement
 // (GRAPHQL_QUERY_STATS) and leave the caller's space count unchanged.
+import { gzipSync } from "node:zlib";
 import { parse, getOperationAST, type FragmentDefinitionNode, Kind } from "graphql";
 import { makeExecutableSchema } from "@graphql-tools/schema";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -265,6 +266,25 @@ describe("default limits over HTTP", () => {
       errors: [{ message: "Request body size limit of 100kb (102400 bytes) exceeded.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }],
     });
     expect(await spaceCount(caller)).toBe(before + 1);
+  });
+
+  it("body size counts the decompressed body: a 50 MB gzip bomb of ~50 kB is a 413", async () => {
+    const body = gzipSync(JSON.stringify({ query: rootFieldsMutation(1, "gzipbomb"), variables: { pad: " ".repeat(50_000_000) } }));
+    expect(body.length).toBeLessThan(102_400);
+    const response = await fetch(caller.server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${caller.token}` },
+      body,
+    });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as GraphQLResult<unknown>).errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+    // A compressed body within the limit is served.
+    const small = await fetch(caller.server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      body: gzipSync(JSON.stringify({ query: "{ __typename }" })),
+    });
+    expect(await small.json()).toMatchObject({ data: { __typename: "Query" } });
   });
 
   it("batching is off: a single operation runs, an array of two is refused and runs neither", async () => {
