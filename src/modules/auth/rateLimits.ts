@@ -34,8 +34,11 @@ export interface LogInAttempt {
 }
 
 export interface AuthRateLimiter {
-  /** Counts one sign-up from the address; throws RATE_LIMITED over the limit. */
-  consumeSignUp(clientAddress: string): Promise<void>;
+  /**
+   * Counts one sign-up from the address; throws RATE_LIMITED over the limit.
+   * The attempt can be given back when it failed for the server's reasons.
+   */
+  consumeSignUp(clientAddress: string): Promise<{ refund(): Promise<void> }>;
   /**
    * Counts one log-in attempt against the account and the address; throws
    * RATE_LIMITED when either is locked out, before any password is checked.
@@ -83,7 +86,15 @@ export function createAuthRateLimiter(settings: Config["rateLimits"], redis?: Re
   const perAddress = limiter("login-address", settings.loginPerAddress, settings.loginWindowMs, redis);
   const signUps = limiter("signup-address", settings.signUpPerAddress, settings.signUpWindowMs, redis);
   return {
-    consumeSignUp: (address) => consume(signUps, keyOf(address)),
+    async consumeSignUp(address) {
+      const key = keyOf(address);
+      await consume(signUps, key);
+      return {
+        async refund() {
+          await signUps.reward(key);
+        },
+      };
+    },
     async startLogIn(email, address) {
       const accountKey = keyOf(email);
       const addressKey = keyOf(address);

@@ -4,7 +4,7 @@
 import { conflict, invalidCredentials } from "../../errors.js";
 import type { User } from "../../generated/prisma/client.js";
 import type { RawPrismaClient } from "../../db/database.js";
-import { isUniqueViolation } from "../../db/prismaErrors.js";
+import { isDatabaseUnavailable, isUniqueViolation } from "../../db/prismaErrors.js";
 import { normalizeEmail, optionalText, requirePassword } from "../validation.js";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./passwords.js";
 import type { AuthRateLimiter } from "./rateLimits.js";
@@ -29,13 +29,16 @@ export function createAuthService(prisma: RawPrismaClient, tokens: TokenService,
       const email = normalizeEmail(input.email);
       const password = requirePassword(input.password);
       const name = optionalText(input.name, "name", "Name", 100);
-      await limiter.consumeSignUp(clientAddress);
+      const attempt = await limiter.consumeSignUp(clientAddress);
       const passwordHash = await hashPassword(password);
       try {
         const user = await prisma.user.create({ data: { email, passwordHash, name } });
         return { token: await tokens.issue(user.id), user };
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict("That email is already registered.", "email");
+        // Clients retry through an outage (ERRORS.md says they may): those
+        // retries must not use up the address's sign-ups for the hour.
+        if (isDatabaseUnavailable(error)) await attempt.refund().catch(() => undefined);
         throw error;
       }
     },
