@@ -8,12 +8,23 @@
 // nothing, /ready must say 503 with a reason, and once the proxy is restored
 // the same process must serve again on its own.
 import pg from "pg";
+import { loadConfig } from "../../src/config.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminUrl, createTestDatabase, usePostgres, type TestDatabase } from "../helpers/database.js";
 import { signUp, startTestServer, uniqueEmail, type GraphQLResult, type TestServer } from "../helpers/server.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcpProxy.js";
 import { api, connect, TODO_CHANGED, untilLive, type TodoChanged } from "../realtime/helpers.js";
 import { sleep } from "./ops-support.js";
+
+describe("outage settings", () => {
+  it("bounds connecting and querying by default, and both can be set", () => {
+    const defaults = loadConfig({ DATABASE_URL: "postgresql://u@h/db" }).database;
+    expect(defaults).toMatchObject({ kind: "postgres", connectTimeoutMs: 5000, queryTimeoutMs: 5000, poolMax: 10 });
+    const custom = loadConfig({ DATABASE_URL: "postgresql://u@h/db", DATABASE_CONNECT_TIMEOUT: "2s", DATABASE_QUERY_TIMEOUT: "30s" });
+    expect(custom.database).toMatchObject({ connectTimeoutMs: 2000, queryTimeoutMs: 30_000 });
+    expect(() => loadConfig({ DATABASE_QUERY_TIMEOUT: "soon" })).toThrow(/DATABASE_QUERY_TIMEOUT/);
+  });
+});
 
 // PostgreSQL only: PGlite runs inside the server process, so there is no
 // connection to lose; an outage can only happen with a database server.
