@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
+    const signalledAt = performance.now();
     logger.info({ signal }, "shutting down");
     // Whatever happens, the process ends within the configured timeout.
     setTimeout(() => {
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     }, config.shutdownTimeoutMs).unref();
     server.close().then(
       () => {
-        logger.info("shutdown complete");
+        logger.info({ durationMs: Math.round(performance.now() - signalledAt) }, "shutdown complete");
         process.exit(0);
       },
       (error: unknown) => {
