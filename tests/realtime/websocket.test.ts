@@ -39,6 +39,45 @@ describe("the viewer of a connection", () => {
     expect((await connection.closed).code).toBe(4403);
   });
 
+  it("closes with 4403 for an authorization that is not 'Bearer <token>', and for a token already expired", async () => {
+    const { user } = await signUp(server);
+    const expired = await signToken(user.id, Math.floor(Date.now() / 1000) - 60);
+    for (const authorization of ["Basic dXNlcjpwYXNz", "Bearer", `Bearer ${expired}`, 42]) {
+      const socket = new WebSocket(server.wsUrl, "graphql-transport-ws");
+      const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+      socket.once("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: { authorization } })));
+      expect({ authorization, code: await closed }).toEqual({ authorization, code: 4403 });
+    }
+  });
+
+  it("takes the viewer from connectionParams only: an Authorization header on the upgrade request signs nothing in", async () => {
+    const { spaceId, admin } = await spaceWithMembers(server, 0);
+    const list = await admin.api.createList(spaceId, "Errands");
+    const socket = new WebSocket(server.wsUrl, "graphql-transport-ws", { headers: { authorization: `Bearer ${admin.token}` } });
+    const messages: { type: string; payload?: unknown }[] = [];
+    const received = (type: string) =>
+      new Promise<{ type: string; payload?: unknown }>((resolve) => {
+        const check = () => {
+          const found = messages.find((message) => message.type === type);
+          if (found) resolve(found);
+          else socket.once("message", check);
+        };
+        check();
+      });
+    socket.on("message", (data) => messages.push(JSON.parse(String(data)) as { type: string; payload?: unknown }));
+    await new Promise((resolve) => socket.once("open", resolve));
+    try {
+      socket.send(JSON.stringify({ type: "connection_init" }));
+      await received("connection_ack");
+      socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: TODO_CHANGED, variables: { listId: list.id } } }));
+      // A subscribe resolver's error comes back as a `next` carrying errors.
+      const result = (await received("next")) as { payload: { errors?: { extensions?: { code?: string } }[] } };
+      expect(result.payload.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    } finally {
+      socket.close();
+    }
+  });
+
   it("answers an anonymous subscription with UNAUTHENTICATED", async () => {
     const { spaceId, admin } = await spaceWithMembers(server, 0);
     const list = await admin.api.createList(spaceId, "Errands");
