@@ -18,7 +18,7 @@ import {
   type GraphQLSchema,
 } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
 import type { ContextFactory } from "../context.js";
 import type { Logger } from "../logger.js";
@@ -164,6 +164,20 @@ export function attachWebSocketServer(options: {
     socket.on("error", (error: Error & { code?: unknown }) =>
       logger.info({ err: { message: error.message, code: error.code } }, "websocket client broke the protocol"),
     );
+    // A client that sends a server's message (connection_ack, next, error)
+    // gets past graphql-ws's message validation and then makes it throw
+    // ("Unexpected message of type next received"): a 4500 internal error and
+    // a console.error. The protocol's answer to a message it does not allow
+    // is 4400, given here before graphql-ws sees the message.
+    const handlers = socket.listeners("message") as ((this: WebSocket, data: RawData, isBinary: boolean) => void)[];
+    socket.removeAllListeners("message");
+    socket.on("message", function (this: WebSocket, data: RawData, isBinary: boolean) {
+      if (isServerMessage(data)) {
+        socket.close(4400, "Invalid message received");
+        return;
+      }
+      for (const handler of handlers) handler.call(this, data, isBinary);
+    });
   });
 
   return {
@@ -175,6 +189,17 @@ export function attachWebSocketServer(options: {
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
+}
+
+const SERVER_MESSAGE_TYPES = new Set(["connection_ack", "next", "error"]);
+
+function isServerMessage(data: RawData): boolean {
+  try {
+    const message: unknown = JSON.parse(String(data));
+    return message !== null && typeof message === "object" && SERVER_MESSAGE_TYPES.has(String((message as { type?: unknown }).type));
+  } catch {
+    return false; // graphql-ws closes with 4400 itself
+  }
 }
 
 /** A WebSocket close reason is at most 123 bytes of UTF-8. */

@@ -613,6 +613,7 @@ export function generateFrame(random: Random, fixture: Fixture): { data: string 
     () => ({ data: JSON.stringify(randomJson(random, fixture)) }),
     () => ({ data: JSON.stringify({ type: random.pick(["connection_init", "subscribe", "complete", "ping", "pong", "start", "stop", "connection_terminate", "next", "error"]), id, payload: randomJson(random, fixture) }) }),
     () => ({ data: JSON.stringify({ type: "subscribe", id, payload: { query, variables } }) }),
+    () => ({ data: JSON.stringify(random.pick([{ type: "next", id, payload: { data: null } }, { type: "connection_ack" }, { type: "error", id, payload: [{ message: "x" }] }])) }),
     () => ({ data: JSON.stringify({ type: "subscribe", id, payload: { query: randomDocument(random) } }) }),
     () => ({ data: JSON.stringify({ type: "connection_init", payload: { authorization: random.pick([`Bearer ${fixture.ownerToken}`, "Bearer x", randomJson(random, fixture)]) } }) }),
     () => ({ data: Buffer.from(Array.from({ length: random.int(1, 200) }, () => random.int(0, 255))), binary: random.chance(0.5) }),

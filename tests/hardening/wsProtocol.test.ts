@@ -91,6 +91,9 @@ describe("close codes for protocol violations", () => {
     ["a subscribe whose query is not a string", JSON.stringify({ type: "subscribe", id: "1", payload: { query: 1 } })],
     ["a subscribe with variables that are not an object", JSON.stringify({ type: "subscribe", id: "1", payload: { query: "{ me { id } }", variables: "x" } })],
     ["a connection_init whose payload is not an object", JSON.stringify({ type: "connection_init", payload: "token" })],
+    ["a next message (server to client only)", JSON.stringify({ type: "next", id: "1", payload: { data: null } })],
+    ["a connection_ack (server to client only)", JSON.stringify({ type: "connection_ack" })],
+    ["an error message (server to client only)", JSON.stringify({ type: "error", id: "1", payload: [{ message: "x" }] })],
   ])("4400 for %s", async (_label, frame) => {
     const socket = await open();
     if (!frame.includes("connection_init")) await socket.init();
