@@ -17,7 +17,7 @@ import { createRandom, generateFrame, generateRequest, type Fixture, type FuzzRe
 import { SUBPROTOCOL } from "./wsProtocol-raw.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
-const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
+const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2500);
 const WS_CONNECTIONS = Number(process.env.FUZZ_WS_CONNECTIONS ?? 150);
 const CONCURRENCY = 6;
 const REPLAY = 300;
