@@ -146,15 +146,14 @@ export class EventTailer {
 
   private async readNew(): Promise<void> {
     if (this.subscribers.size === 0) {
-      // Nobody to hand rows to: just keep up with the end of the log. A
-      // subscriber arriving meanwhile starts from the old position and gets
-      // nothing below the new one, which were committed before it subscribed.
+      // Nobody to hand rows to: just keep up with the end of the log.
       const newest = await this.newestId();
       // A subscriber may have arrived while that query was in flight, with
       // startId at the old position. Skipping to `newest` would then drop the
       // events between the two for it, including ones committed after it
-      // subscribed (and after a replay it started has already read to the end
-      // of the log): so only skip while there is still nobody to hand rows to.
+      // subscribed (and after a replay it started had already read to the end
+      // of the log): so skip only while there is still nobody to hand rows
+      // to, and otherwise read the rows as usual.
       if (this.subscribers.size === 0) {
         if (newest > this.lastSeenId) this.lastSeenId = newest;
         return;
