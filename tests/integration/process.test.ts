@@ -95,7 +95,7 @@ describe("start-up configuration", () => {
     expect(await me.json()).toEqual({ data: { me: { email: "restart@example.com" } } });
     second.child.kill("SIGTERM");
     expect(await second.exit).toBe(0);
-  });
+  }, 90_000); // two full process start-ups (tsx, PGlite, migrations): ~10 s each on a busy 2-core machine
 });
 
 describe("graceful shutdown", () => {
