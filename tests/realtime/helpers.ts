@@ -19,10 +19,15 @@ export const DEFAULT_WAIT_MS = 15_000;
  * REDIS_URL_FOR_TESTS) is set, and over the in-process bus otherwise. Other
  * test processes may share that Redis: the bus only carries wake-ups, so
  * their messages cause at most an extra read of the log.
+ *
+ * The server keeps its sign-up rate limit in the same Redis, per client
+ * address, and every test signs up from 127.0.0.1: with the default limit
+ * (100 an hour) a few runs would lock every suite on that Redis out for an
+ * hour. A one-second window leaves no counter behind.
  */
 export function realtimeEnv(): Record<string, string> {
   const url = process.env.REDIS_URL || process.env.REDIS_URL_FOR_TESTS;
-  return url ? { REDIS_URL: url } : {};
+  return url ? { REDIS_URL: url, RATE_LIMIT_SIGNUP_PER_ADDRESS: "100000", RATE_LIMIT_SIGNUP_WINDOW: "1s" } : {};
 }
 
 // ---------------------------------------------------------------- ws client
