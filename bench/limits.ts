@@ -11,32 +11,26 @@
 // it at the end. Both servers run in this process on the same database, and
 // the requests alternate between them one by one, so that whatever else the
 // machine does falls on both alike. Loopback only; every loop is bounded.
+import { ADMIN_URL, boundedInt, createBenchDatabase } from "./support.js";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { makeExecutableSchema } from "@graphql-tools/schema";
 import { getOperationAST, Lexer, parse, Source, specifiedRules, TokenKind, validate, type DocumentNode } from "graphql";
-import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { createOperationLimits } from "../src/http/limits.js";
 import { loadTypeDefs, resolvers } from "../src/schema.js";
 import { startServer, type RunningServer } from "../src/server.js";
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-const REQUESTS = boundedInt(process.env.BENCH_REQUESTS, 400, 10, 20_000);
-const WARMUP = boundedInt(process.env.BENCH_WARMUP, 50, 0, 5000);
-const DOCUMENT_ITERATIONS = boundedInt(process.env.BENCH_DOCUMENT_ITERATIONS, 1000, 10, 100_000);
+const REQUESTS = boundedInt(process.env.BENCH_REQUESTS, 400, 10, 20_000, "BENCH_REQUESTS");
+const WARMUP = boundedInt(process.env.BENCH_WARMUP, 50, 0, 5000, "BENCH_WARMUP");
+const DOCUMENT_ITERATIONS = boundedInt(process.env.BENCH_DOCUMENT_ITERATIONS, 1000, 10, 100_000, "BENCH_DOCUMENT_ITERATIONS");
 // A hard stop for the HTTP loop, whatever BENCH_REQUESTS says.
 const HTTP_BUDGET_MS = 30_000;
 // And for the in-process loop.
 const DOCUMENT_BUDGET_MS = 10_000;
 const JWT_SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789";
-
-function boundedInt(value: string | undefined, fallback: number, min: number, max: number): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) ? Math.min(max, Math.max(min, parsed)) : fallback;
-}
 
 // The read a client's home screen would send: spaces, their lists, the first
 // todos of each, with counts and owners.
@@ -107,16 +101,6 @@ function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   return { p50: at(0.5), p95: at(0.95), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, n: sorted.length };
-}
-
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 async function start(databaseUrl: string, dataDir: string, env: Record<string, string>): Promise<RunningServer> {
@@ -238,17 +222,15 @@ function documentBench(): { tokens: number; cost: string; on: Stats; off: Stats 
 }
 
 async function main() {
-  const name = `bench_limits_${randomBytes(6).toString("hex")}`;
-  const databaseUrl = new URL(ADMIN_URL);
-  databaseUrl.pathname = `/${name}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
+  const database = await createBenchDatabase("bench_limits");
+  const { name } = database;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-limits-"));
   const servers: RunningServer[] = [];
   try {
     const document = documentBench();
-    const on = await start(databaseUrl.toString(), dataDir, {});
+    const on = await start(database.url, dataDir, {});
     servers.push(on);
-    const off = await start(databaseUrl.toString(), dataDir, {
+    const off = await start(database.url, dataDir, {
       LIMIT_MAX_DEPTH: "0",
       LIMIT_MAX_ALIASES: "0",
       LIMIT_MAX_ROOT_FIELDS: "0",
@@ -304,7 +286,7 @@ async function main() {
     console.log(`  added by the limits: ${(document.on.p50 - document.off.p50).toFixed(0)} µs at p50\n`);
   } finally {
     for (const server of servers.reverse()) await server.close().catch(() => undefined);
-    await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch((error: unknown) =>
+    await database.drop().catch((error: unknown) =>
       console.error(`could not drop ${name}: ${String(error)}`),
     );
     await rm(dataDir, { recursive: true, force: true });

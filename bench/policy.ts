@@ -25,6 +25,7 @@
 //             (one per level) with the raw client, in process. The floor.
 //
 // Loopback only; every loop is bounded.
+import { boundedInt, createBenchDatabase } from "./support.js";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -36,7 +37,6 @@ import { ApolloServer } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
 import { makeExecutableSchema } from "@graphql-tools/schema";
 import express from "express";
-import pg from "pg";
 import { loadConfig, type Config } from "../src/config.js";
 import type { GraphQLContext } from "../src/context.js";
 import type { RawPrismaClient } from "../src/db/database.js";
@@ -56,12 +56,11 @@ import type { Viewer } from "../src/policy/viewer.js";
 import { loadTypeDefs, resolvers } from "../src/schema.js";
 import { startServer } from "../src/server.js";
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-const ITERATIONS = boundedInt(process.env.BENCH_ITERATIONS, 100, 1, 5000);
-const WARMUP = boundedInt(process.env.BENCH_WARMUP, 10, 0, 1000);
+const ITERATIONS = boundedInt(process.env.BENCH_ITERATIONS, 100, 1, 5000, "BENCH_ITERATIONS");
+const WARMUP = boundedInt(process.env.BENCH_WARMUP, 10, 0, 1000, "BENCH_WARMUP");
 // The measuring loop stops early past this budget (after at least 20 rounds),
 // so that a busy machine still finishes in about a minute.
-const BUDGET_SECONDS = boundedInt(process.env.BENCH_SECONDS, 40, 1, 3600);
+const BUDGET_SECONDS = boundedInt(process.env.BENCH_SECONDS, 40, 1, 3600, "BENCH_SECONDS");
 const MIN_ROUNDS = 20;
 
 // The data: the viewer in SPACES spaces with OTHERS_PER_SPACE other members,
@@ -97,12 +96,6 @@ const QUERY = /* GraphQL */ `
     }
   }
 `;
-
-function boundedInt(value: string | undefined, fallback: number, min: number, max: number): number {
-  const parsed = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`expected an integer from ${min} to ${max}, got ${value}`);
-  return parsed;
-}
 
 // ------------------------------------------------------------------- seeding
 
@@ -319,27 +312,19 @@ function summary(samples: number[]) {
 
 async function main() {
   const started = performance.now();
-  const name = `bench_policy_${randomBytes(5).toString("hex")}`;
-  // One connection to the admin database, to create the bench database and drop it.
-  const admin = new pg.Pool({ connectionString: ADMIN_URL, max: 1 });
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await createBenchDatabase("bench_policy");
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-policy-"));
   const jwtSecret = randomBytes(32).toString("hex");
   const closers: (() => Promise<void>)[] = [
     () => rm(dataDir, { recursive: true, force: true }),
-    async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
+    () => database.drop(),
   ];
   try {
     const config = loadConfig({
       NODE_ENV: "production",
       HOST: "127.0.0.1",
       PORT: "0",
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: database.url,
       DATA_DIR: dataDir,
       JWT_SECRET: jwtSecret,
       LOG_LEVEL: "silent",
@@ -404,7 +389,7 @@ async function main() {
     const b = summary(runs.baseline.samples);
     const r = summary(runs.raw.samples);
     const ms = (value: number) => value.toFixed(2).padStart(8);
-    console.log(`bench:policy on PostgreSQL (${name}, dropped at the end)`);
+    console.log(`bench:policy on PostgreSQL (${database.name}, dropped at the end)`);
     console.log(
       `data: ${counts.users} users, ${counts.spaces} spaces, ${counts.members} memberships, ${counts.lists} lists, ${counts.todos} todos; ` +
         `the viewer reads ${tree.spaces.nodes.length} spaces, ${lists.length} lists, ${todos} todos per query`,

@@ -30,6 +30,7 @@
 // Levels are cumulative (1, then up to each N), opened in batches; before a
 // level is measured, probe writes run until every subscriber has received
 // one. Loopback only; every loop and wait is bounded.
+import { boundedInt, createBenchDatabase } from "./support.js";
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -41,12 +42,10 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { createClient, type Client } from "graphql-ws";
 import { SignJWT } from "jose";
-import pg from "pg";
 import WebSocket from "ws";
 import { loadConfig } from "../src/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 const JWT_SECRET = randomBytes(32).toString("base64url");
 const OPEN_BATCH = 200;
 const DELIVERY_TIMEOUT_MS = 120_000;
@@ -62,12 +61,6 @@ const QUERIES: Record<Operation, string> = {
     todoChanged(listId: $listId) { kind todoId cursor todo { id title } }
   }`,
 };
-
-function boundedInt(value: string | undefined, fallback: number, min: number, max: number, name: string): number {
-  const parsed = value === undefined || value === "" ? fallback : Number(value);
-  if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`${name}: expected an integer from ${min} to ${max}, got ${value}`);
-  return parsed;
-}
 
 // ------------------------------------------------------------------ messages
 
@@ -282,16 +275,6 @@ async function runClients(): Promise<void> {
 
 // -------------------------------------------------------------------- server
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 class Children {
   private pending: { resolve: (message: FromClients) => void; reject: (error: Error) => void } | undefined;
   constructor(readonly child: ChildProcess) {
@@ -345,10 +328,7 @@ async function main(): Promise<void> {
   const steps = [1, ...levels.filter((n) => n > 1)];
   const most = steps.at(-1)!;
 
-  const name = `bench_subs_${randomBytes(5).toString("hex")}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await createBenchDatabase("bench_subs");
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-subs-"));
   let server: RunningServer | undefined;
   let children: Children | undefined;
@@ -363,7 +343,7 @@ async function main(): Promise<void> {
       HOST: "127.0.0.1",
       PORT: "0",
       DATA_DIR: dataDir,
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: database.url,
       JWT_SECRET,
       LOG_LEVEL: "error",
     });
@@ -431,7 +411,7 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
     const baselineRss = settledRssMb();
-    console.log(`bench:subscriptions on PostgreSQL (${name}, dropped at the end), ${operation}, ${mutations} writes per level`);
+    console.log(`bench:subscriptions on PostgreSQL (${database.name}, dropped at the end), ${operation}, ${mutations} writes per level`);
     console.log(`server RSS with 0 subscribers: ${baselineRss.toFixed(0)} MB; ulimit -n: ${await fileLimit()}`);
 
     const rows: { n: number; m: Measurement; rss: number; peakRss: number; openSeconds: number }[] = [];
@@ -471,7 +451,7 @@ async function main(): Promise<void> {
     }
     children?.child.kill();
     await server?.close();
-    await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await database.drop();
     await rm(dataDir, { recursive: true, force: true });
   }
 }

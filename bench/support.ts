@@ -1,0 +1,46 @@
+// What the benchmarks share: the PostgreSQL server they run on, a fresh
+// database for each run (dropped at the end), and integer options read from
+// the environment with a clear error when out of range.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export interface BenchDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** Creates `<prefix>_<random>` on the admin server; drop() removes it. */
+export async function createBenchDatabase(prefix: string): Promise<BenchDatabase> {
+  const name = `${prefix}_${randomBytes(5).toString("hex")}`;
+  // One admin connection, held for the whole run, creates and drops the
+  // database: dropping never waits for a free connection on a busy server.
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  admin.on("error", () => undefined);
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** An integer option; `value` unset or empty gives the fallback. */
+export function boundedInt(value: string | undefined, fallback: number, min: number, max: number, name: string): number {
+  const parsed = value === undefined || value === "" ? fallback : Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new Error(`${name}: expected an integer from ${min} to ${max}, got ${value}`);
+  }
+  return parsed;
+}
