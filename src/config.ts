@@ -49,7 +49,7 @@ const envSchema = z.object({
   DATABASE_QUERY_TIMEOUT: durationMs.prefault("5s"),
   MIGRATE_ON_START: booleanFlag.default(true),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
-  JWT_TTL: durationMs.prefault("7d"),
+  JWT_TTL: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("7d"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INTROSPECTION: booleanFlag.optional(),
   GRAPHQL_QUERY_STATS: booleanFlag.default(false),
@@ -57,7 +57,8 @@ const envSchema = z.object({
     .string()
     .refine((v) => /^rediss?:\/\//.test(v), "must start with redis:// or rediss://")
     .optional(),
-  EVENT_RETENTION: durationMs.prefault("7d"),
+  // Zero would prune every event as soon as it is written.
+  EVENT_RETENTION: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("7d"),
   // How often each instance re-reads the event log even without a bus wake-up.
   EVENT_POLL_INTERVAL: durationMs.refine((ms) => ms >= 10, "must be at least 10ms").prefault("1s"),
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(100),
