@@ -26,6 +26,7 @@ import { operationPlugin } from "./http/operationPlugin.js";
 import { requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
 import { attachWebSocketServer } from "./http/websocket.js";
+import { DocumentCache } from "./http/documentCache.js";
 import { drainHttpServer } from "./http/drain.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
@@ -105,6 +106,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       formatError,
       parseOptions: limits.parseOptions,
       validationRules: limits.validationRules,
+      documentStore: new DocumentCache(),
       plugins: [
         ...limits.apolloPlugins(),
         graphqlResponseStatusPlugin(),
