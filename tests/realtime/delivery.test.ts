@@ -1,38 +1,23 @@
 // todoChanged and spaceActivity against the real server: what is delivered,
 // to whom, and what is refused at subscribe time.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
+import { describe, expect, it } from "vitest";
+import { signUp, type TestServer } from "../helpers/server.js";
 import {
   api,
-  connect,
-  realtimeEnv,
   describeEvent,
   spaceWithMembers,
   untilLive,
   SPACE_ACTIVITY,
   TODO_CHANGED,
   type Api,
-  type Connection,
   type SpaceActivity,
   type Stream,
   type TodoChanged,
+  realtimeServerPerFile,
 } from "./helpers.js";
 
 let server: TestServer;
-const connections: Connection[] = [];
-const open = (token?: string) => {
-  const connection = connect(server, token);
-  connections.push(connection);
-  return connection;
-};
-
-beforeAll(async () => {
-  server = await startTestServer({ env: realtimeEnv() });
-});
-afterAll(async () => {
-  await Promise.all(connections.map((connection) => connection.dispose()));
-  await server?.close();
-});
+const open = realtimeServerPerFile((started) => (server = started));
 
 /** todoChanged(listId) for `token`, live once a probe todo's change arrives. */
 async function watchList(token: string, listId: string, writer: Api, probeId: string) {

@@ -10,7 +10,8 @@ import net from "node:net";
 import { createClient, type Client, type FormattedExecutionResult } from "graphql-ws";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
-import { signUp, type TestServer } from "../helpers/server.js";
+import { afterAll, beforeAll } from "vitest";
+import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
 
 export const DEFAULT_WAIT_MS = 15_000;
 
@@ -28,6 +29,30 @@ export const DEFAULT_WAIT_MS = 15_000;
 export function realtimeEnv(): Record<string, string> {
   const url = process.env.REDIS_URL || process.env.REDIS_URL_FOR_TESTS;
   return url ? { REDIS_URL: url, RATE_LIMIT_SIGNUP_PER_ADDRESS: "100000", RATE_LIMIT_SIGNUP_WINDOW: "1s" } : {};
+}
+
+/**
+ * One server per test file, with the realtime settings above plus `env`, and
+ * the function that opens a connection to it; every connection opened is
+ * closed when the file ends, then the server.
+ */
+export function realtimeServerPerFile(ready: (server: TestServer) => void, env: Record<string, string> = {}) {
+  let started: TestServer | undefined;
+  const connections: Connection[] = [];
+  beforeAll(async () => {
+    started = await startTestServer({ env: { ...realtimeEnv(), ...env } });
+    ready(started);
+  });
+  afterAll(async () => {
+    await Promise.all(connections.map((connection) => connection.dispose()));
+    await started?.close();
+  });
+  return (token?: string): Connection => {
+    if (!started) throw new Error("The test server has not started yet.");
+    const connection = connect(started, token);
+    connections.push(connection);
+    return connection;
+  };
 }
 
 // ---------------------------------------------------------------- ws client

@@ -21,29 +21,16 @@ import {
   untilLive,
   SPACE_ACTIVITY,
   type Api,
-  type Connection,
   type SpaceActivity,
   type SpaceEventData,
+  realtimeServerPerFile,
 } from "./helpers.js";
 
 // The server replays the log in pages of this many rows (src/realtime/index.ts).
 const REPLAY_PAGE = 200;
 
 let server: TestServer;
-const connections: Connection[] = [];
-const open = (token?: string) => {
-  const connection = connect(server, token);
-  connections.push(connection);
-  return connection;
-};
-
-beforeAll(async () => {
-  server = await startTestServer({ env: realtimeEnv() });
-});
-afterAll(async () => {
-  await Promise.all(connections.map((connection) => connection.dispose()));
-  await server?.close();
-});
+const open = realtimeServerPerFile((started) => (server = started));
 
 const resume = (token: string, spaceId: string, after: string) =>
   open(token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after });

@@ -1,28 +1,15 @@
 // The graphql-ws transport as subscriptions use it: the viewer from
 // connection_init, keep-alive pings, token expiry, and the per-connection cap.
 import { SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { signUp, startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
-import { api, connect, realtimeEnv, spaceWithMembers, untilLive, TODO_CHANGED, type Connection, type TodoChanged } from "./helpers.js";
+import { signUp, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
+import { api, spaceWithMembers, untilLive, TODO_CHANGED, type TodoChanged, realtimeServerPerFile } from "./helpers.js";
 
 const MAX_SUBSCRIPTIONS = 3;
 
 let server: TestServer;
-const connections: Connection[] = [];
-const open = (token?: string) => {
-  const connection = connect(server, token);
-  connections.push(connection);
-  return connection;
-};
-
-beforeAll(async () => {
-  server = await startTestServer({ env: { ...realtimeEnv(), WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS), WS_KEEPALIVE: "300ms" } });
-});
-afterAll(async () => {
-  await Promise.all(connections.map((connection) => connection.dispose()));
-  await server?.close();
-});
+const open = realtimeServerPerFile((started) => (server = started), { WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS), WS_KEEPALIVE: "300ms" });
 
 const signToken = (userId: string, expiresAtSeconds: number) =>
   new SignJWT({})
