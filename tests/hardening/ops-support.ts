@@ -3,7 +3,6 @@
 // arbitrary headers, and a log sink that captures pino's JSON lines.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -11,16 +10,11 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createLogger } from "../../src/logger.js";
 import type { GraphQLResult } from "../helpers/server.js";
+import { freePort } from "../helpers/process.js";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 export interface PrivateRedis {
   url: string;

@@ -7,23 +7,13 @@
 // Each request opens its own connection (Connection: close), so "accepted
 // before the signal" has a precise meaning: its TCP connection was open
 // before SIGTERM was sent.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import os from "node:os";
-import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestDatabase, usePostgres } from "../helpers/database.js";
-import { freePort, sleep } from "./ops-support.js";
+import { describe, expect, it } from "vitest";
+import { serverProcesses } from "../helpers/process.js";
+import { sleep } from "./ops-support.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
 const SHUTDOWN_TIMEOUT_MS = 10_000;
-const children: ChildProcess[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill("SIGKILL");
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
+const { launch, serverEnv } = serverProcesses();
 
 interface Outcome {
   /** The TCP connection was open before SIGTERM was sent. */
@@ -74,38 +64,8 @@ function request(port: number, body: string, token: string, signalled: () => boo
 
 describe("graceful shutdown under load", () => {
   it("finishes every request accepted before SIGTERM, refuses the rest, exits 0 in time", async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-shutdown-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env: Record<string, string> = { DATA_DIR: dataDir, PORT: String(await freePort()) };
-    if (usePostgres) {
-      const database = await createTestDatabase();
-      cleanups.push(() => database.drop());
-      env.DATABASE_URL = database.url!;
-    }
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NODE_ENV: "test",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "info",
-        SHUTDOWN_TIMEOUT: `${SHUTDOWN_TIMEOUT_MS}ms`,
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(child);
-    let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const deadline = Date.now() + 30_000;
-    while (!output.includes("server ready")) {
-      if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-      await sleep(50);
-    }
+    const env = await serverEnv();
+    const { child, output, exit } = await launch({ ...env, SHUTDOWN_TIMEOUT: `${SHUTDOWN_TIMEOUT_MS}ms` });
     const port = Number(env.PORT);
 
     // A user with a list, so the load mixes reads and writes.
@@ -168,9 +128,9 @@ describe("graceful shutdown under load", () => {
     ).toEqual([]);
     // Whatever came after the signal either completed properly or was refused; nothing half-done.
     for (const o of after) expect(valid(o) || !!o.error, JSON.stringify(o)).toBe(true);
-    expect(code, output).toBe(0);
+    expect(code, output()).toBe(0);
     expect(exitedAfterMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 2000);
-    expect(output).toContain("shutdown complete");
+    expect(output()).toContain("shutdown complete");
   }, 90_000);
 });
 

@@ -1,69 +1,14 @@
 // The server as an operator runs it: a real process started like `npm start`,
 // configured by environment variables, stopped by signals.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { createClient } from "graphql-ws";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createTestDatabase, usePostgres } from "../helpers/database.js";
+import { serverProcesses } from "../helpers/process.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const children: ChildProcess[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill("SIGKILL");
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-async function launch(env: Record<string, string>, waitForReady = true): Promise<Started> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: "test", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${env.PORT}/graphql`;
-  if (waitForReady) {
-    const deadline = Date.now() + 30_000;
-    while (!output.includes("server ready")) {
-      if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return { child, url, output: () => output, exit };
-}
-
-async function databaseEnv(): Promise<{ DATA_DIR: string; DATABASE_URL?: string }> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-process-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  if (!usePostgres) return { DATA_DIR: dataDir };
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return { DATA_DIR: dataDir, DATABASE_URL: database.url! };
-}
+const { launch, serverEnv } = serverProcesses();
 
 const post = (url: string, query: string, token?: string) =>
   fetch(url, {
@@ -81,7 +26,7 @@ describe("start-up configuration", () => {
   });
 
   it("keeps its generated JWT secret in DATA_DIR, so tokens survive a restart", async () => {
-    const env = { ...(await databaseEnv()), PORT: String(await freePort()) };
+    const env = await serverEnv();
     const first = await launch(env);
     const signUp = await post(first.url, `mutation { signUp(input: { email: "restart@example.com", password: "password-1" }) { token } }`);
     const { data } = (await signUp.json()) as { data: { signUp: { token: string } } };
@@ -100,7 +45,7 @@ describe("start-up configuration", () => {
 
 describe("graceful shutdown", () => {
   it("finishes a request in flight, closes WebSockets with 1001 and exits 0 within 10 s", async () => {
-    const env = { ...(await databaseEnv()), PORT: String(await freePort()) };
+    const env = await serverEnv();
     const started = await launch(env);
 
     const closeCode = new Promise<number>((resolve) => {

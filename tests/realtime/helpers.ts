@@ -6,12 +6,12 @@
 // must not miss its first event calls untilLive(): it writes probe changes
 // until one of them is delivered. Every later change is then delivered too.
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import { createClient, type Client, type FormattedExecutionResult } from "graphql-ws";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { afterAll, beforeAll } from "vitest";
 import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
+import { freePort } from "../helpers/process.js";
 
 export const DEFAULT_WAIT_MS = 15_000;
 
@@ -409,13 +409,7 @@ export const describeEvent = (event: SpaceEventData) =>
 
 // ------------------------------------------------------- a private redis
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 /**
  * A redis-server of the test's own on a free port, keeping nothing on disk,
