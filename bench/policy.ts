@@ -222,7 +222,7 @@ async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecr
   app.use(requestIdMiddleware);
   app.use(
     "/graphql",
-    express.json({ limit: config.limits.bodySize }),
+    express.json({ limit: config.limits.bodySizeBytes }),
     (_req, _res, next) => withQueryStats({ sqlStatements: 0 }, () => next()),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<GraphQLContext> => {

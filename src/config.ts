@@ -32,6 +32,18 @@ const durationMs = z
   .refine((v) => parseDuration(v) !== undefined, "must be a duration such as 7d, 12h, 30m or 45s")
   .transform((v) => parseDuration(v) as number);
 
+// The size syntax of express.json's `limit` (the `bytes` package): a number
+// of bytes, or a number with kb, mb, gb, tb or pb (powers of 1024).
+const BYTE_SIZE = /^(\d+(?:\.\d+)?) *(b|kb|mb|gb|tb|pb)?$/i;
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4, pb: 1024 ** 5 };
+
+/** A size such as "100kb" in bytes; undefined when it is not a size. */
+export function byteSize(setting: string): number | undefined {
+  const match = BYTE_SIZE.exec(setting.trim());
+  if (!match) return undefined;
+  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
+}
+
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
@@ -75,7 +87,7 @@ const envSchema = z.object({
   // express.json would read anything else as "no limit".
   LIMIT_BODY_SIZE: z
     .string()
-    .regex(/^\d+(\.\d+)? *(b|kb|mb|gb|tb|pb)?$/i, "must be a size such as 100kb or 1mb")
+    .refine((v) => byteSize(v) !== undefined, "must be a size such as 100kb or 1mb")
     .default("100kb"),
   ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
   // Rate limits on credentials (src/modules/auth/rateLimits.ts).
@@ -120,7 +132,10 @@ export interface Config {
     maxDirectives: number;
     maxTokens: number;
     maxCost: number;
+    /** LIMIT_BODY_SIZE as written, for messages. */
     bodySize: string;
+    /** The same in bytes: the one bound for HTTP bodies and WebSocket messages. */
+    bodySizeBytes: number;
     allowBatchedRequests: boolean;
   };
   rateLimits: {
@@ -190,6 +205,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxTokens: env.LIMIT_MAX_TOKENS,
       maxCost: env.LIMIT_MAX_COST,
       bodySize: env.LIMIT_BODY_SIZE,
+      bodySizeBytes: byteSize(env.LIMIT_BODY_SIZE) as number,
       allowBatchedRequests: env.ALLOW_BATCHED_REQUESTS,
     },
     rateLimits: {

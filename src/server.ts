@@ -126,7 +126,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     app.use(metricsRoute(metrics, config.metricsToken));
     app.use(
       GRAPHQL_PATH,
-      express.json({ limit: config.limits.bodySize }),
+      express.json({ limit: config.limits.bodySizeBytes }),
       // Every statement this request sends is counted in its own scope.
       (_req, _res, next) => withQueryStats({ sqlStatements: 0 }, () => next()),
       expressMiddleware(apollo, {

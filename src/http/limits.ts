@@ -128,18 +128,6 @@ export function createOperationLimits(
   };
 }
 
-// The size syntax of express.json's `limit` (the `bytes` package): a number
-// of bytes, or a number with kb, mb, gb, tb or pb (powers of 1024).
-const BYTE_SIZE = /^(\d+(?:\.\d+)?) *(b|kb|mb|gb|tb|pb)?$/i;
-const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4, pb: 1024 ** 5 };
-
-/** LIMIT_BODY_SIZE in bytes, as express.json reads it; undefined when it is not a size. */
-export function byteSize(setting: string): number | undefined {
-  const match = BYTE_SIZE.exec(setting.trim());
-  if (!match) return undefined;
-  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
-}
-
 // Text the database layer cannot take: PostgreSQL text cannot hold U+0000,
 // and Prisma's query engine fails on an unpaired UTF-16 surrogate (valid in
 // JSON, not in UTF-8). Either would reach the database only to fail there as

@@ -26,7 +26,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { formatError } from "./formatError.js";
-import { byteSize, unstorableTextError, type OperationLimits } from "./limits.js";
+import { unstorableTextError, type OperationLimits } from "./limits.js";
 
 type ConnectionState = {
   viewer?: Viewer | null;
@@ -40,9 +40,6 @@ export interface WebSocketObserver {
   /** A subscription event was sent to a client. */
   onEventDelivered?(): void;
 }
-
-// express.json's own default, for a LIMIT_BODY_SIZE that is not a size.
-const DEFAULT_MAX_PAYLOAD = 100 * 1024;
 
 // setTimeout cannot wait longer than ~24.8 days.
 const MAX_TIMER_MS = 2_147_483_647;
@@ -65,7 +62,7 @@ export function attachWebSocketServer(options: {
   const wsServer = new WebSocketServer({
     server: options.httpServer,
     path: options.path,
-    maxPayload: byteSize(config.limits.bodySize) ?? DEFAULT_MAX_PAYLOAD,
+    maxPayload: config.limits.bodySizeBytes,
   });
   const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
     errors.map((error) => formatError(error.toJSON(), error));

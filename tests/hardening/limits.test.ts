@@ -10,7 +10,7 @@ import { parse, getOperationAST, type FragmentDefinitionNode, Kind } from "graph
 import { makeExecutableSchema } from "@graphql-tools/schema";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operationCost } from "../../src/http/cost.js";
-import { byteSize } from "../../src/http/limits.js";
+import { byteSize } from "../../src/config.js";
 import { loadTypeDefs } from "../../src/schema.js";
 import { signUp, startTestServer, type GraphQLResult } from "../helpers/server.js";
 import {
@@ -191,6 +191,7 @@ describe("default limits over HTTP", () => {
       maxTokens: 2000,
       maxCost: 50_000,
       bodySize: "100kb",
+      bodySizeBytes: 102_400,
       allowBatchedRequests: false,
     });
   });
