@@ -112,7 +112,7 @@ export interface Config {
   port: number;
   database:
     | { kind: "pglite"; dataDir: string | undefined }
-    | { kind: "postgres"; url: string; poolMax: number; connectTimeoutMs: number; queryTimeoutMs?: number };
+    | { kind: "postgres"; url: string; poolMax: number; connectTimeoutMs: number; queryTimeoutMs: number };
   dataDir: string;
   migrateOnStart: boolean;
   jwt: { secret: string | undefined; ttlMs: number };

@@ -52,8 +52,6 @@ async function openPGlite(dataDir: string | undefined): Promise<Driver> {
   };
 }
 
-/** Used when the configuration names none (tests build configs by hand). */
-export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 // TCP keep-alive probes start after this much idleness, so a connection whose
 // peer vanished is noticed in seconds rather than the OS default of two hours.
 const KEEPALIVE_DELAY_MS = 10_000;
@@ -131,12 +129,7 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
   const driver =
     database.kind === "pglite"
       ? await openPGlite(database.dataDir)
-      : openPostgres(
-          database.url,
-          database.poolMax,
-          database.connectTimeoutMs,
-          database.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
-        );
+      : openPostgres(database.url, database.poolMax, database.connectTimeoutMs, database.queryTimeoutMs);
   const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter) });
   return {
     kind: database.kind,

@@ -47,7 +47,7 @@ describe.skipIf(!usePostgres)("PostgreSQL outage", () => {
     const proxied = new URL(database.url!);
     proxied.host = `127.0.0.1:${proxy.port}`;
     // The product's defaults: pool of 10, 5 s connect timeout.
-    const config = { kind: "postgres" as const, url: proxied.toString(), poolMax: 10, connectTimeoutMs: 5000 };
+    const config = { kind: "postgres" as const, url: proxied.toString(), poolMax: 10, connectTimeoutMs: 5000, queryTimeoutMs: 5000 };
     server = await startTestServer({ database: { ...database, url: proxied.toString(), config } });
     // A connection of the test's own, around the proxy, to look at what was written.
     direct = new pg.Client({ connectionString: database.url });

@@ -31,7 +31,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
-    config: { kind: "postgres", url: url.toString(), poolMax: 10, connectTimeoutMs: 5000 },
+    config: { kind: "postgres", url: url.toString(), poolMax: 10, connectTimeoutMs: 5000, queryTimeoutMs: 5000 },
     url: url.toString(),
     drop: () => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };

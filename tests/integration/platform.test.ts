@@ -41,7 +41,7 @@ describe.skipIf(!usePostgres)("readiness when PostgreSQL becomes unreachable", (
     const proxied = new URL(database.url!);
     proxied.host = `127.0.0.1:${proxy.port}`;
     const viaProxy = await startTestServer({
-      database: { ...database, url: proxied.toString(), config: { kind: "postgres", url: proxied.toString(), poolMax: 4, connectTimeoutMs: 1000 } },
+      database: { ...database, url: proxied.toString(), config: { kind: "postgres", url: proxied.toString(), poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 5000 } },
     });
     try {
       expect((await fetch(`${viaProxy.baseUrl}/ready`)).status).toBe(200);
