@@ -26,14 +26,13 @@ export interface Realtime {
   replay(filter: EventFilter, after: bigint): AsyncGenerator<ChangeEvent>;
   /** BAD_USER_INPUT unless `after` names an event still in the log. */
   assertCursorRetained(after: bigint): Promise<void>;
-  maxSubscriptionsPerConnection: number;
   prune(): Promise<number>;
   close(): Promise<void>;
 }
 
 export async function createRealtime(
   prisma: RawPrismaClient,
-  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "websocket" | "database">,
+  config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "database">,
   logger: Logger,
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
@@ -71,7 +70,6 @@ export async function createRealtime(
   return {
     tailer,
     deliveryChecks: createLimiter(deliveryConcurrency(config.database)),
-    maxSubscriptionsPerConnection: config.websocket.maxSubscriptions,
     published(events) {
       const last = events.at(-1);
       if (last) bus.publish(last.id);

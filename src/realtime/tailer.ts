@@ -74,15 +74,6 @@ export class EventTailer {
     this.pollTimer.unref();
   }
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
-  /** The id the tailer has read up to; later events reach live subscribers. */
-  get position(): bigint {
-    return this.lastSeenId;
-  }
-
   subscribe(filter: EventFilter): LiveSubscription {
     let queue: ChangeEvent[] = [];
     let waiting: ((result: IteratorResult<ChangeEvent>) => void) | undefined;
