@@ -93,7 +93,16 @@ describe("GET /metrics", () => {
       const stream = first.subscribe<TodoChanged>(TODO_CHANGED, { listId: list.id });
       await untilLive(stream, () => owned.createTodo(list.id, "probe"), (item) => item.todoChanged.todo?.title === "probe");
       const secondStream = second.subscribe<TodoChanged>(TODO_CHANGED, { listId: list.id });
-      await untilLive(secondStream, () => owned.createTodo(list.id, "probe-2"), (item) => item.todoChanged.todo?.title === "probe-2");
+      let lastProbeId = "";
+      const probe = async () => {
+        lastProbeId = (await owned.createTodo(list.id, "probe-2")).id;
+      };
+      await untilLive(secondStream, probe, (item) => item.todoChanged.todo?.title === "probe-2");
+      // untilLive may have written more than one probe, and may return on an
+      // early one: wait until both streams have the last, so no probe is still
+      // being delivered when the baseline is read (events arrive in order).
+      const hasLastProbe = (received: TodoChanged[]) => received.some((item) => item.todoChanged.todoId === lastProbeId);
+      await eventually(async () => hasLastProbe(stream.received) && hasLastProbe(secondStream.received), "the last probe on both streams");
 
       const during = (await scrape(server)).samples;
       expect(value(during, "graphql_ws_connections")).toBe(2);
