@@ -46,7 +46,7 @@ export function createMetrics(): Metrics {
   });
   const errorsTotal = new Counter({
     name: "graphql_errors_total",
-    help: "Errors in GraphQL responses over HTTP, by extensions.code.",
+    help: "Errors in GraphQL responses over HTTP and WebSocket, by extensions.code.",
     labelNames: ["code"] as const,
     registers: [registry],
   });
@@ -62,6 +62,12 @@ export function createMetrics(): Metrics {
     help: "SQL statements sent to the database by one GraphQL operation, by operation name.",
     labelNames: ["operation"] as const,
     buckets: [0, 1, 2, 3, 5, 10, 20, 50, 100, 250],
+    registers: [registry],
+  });
+  const wsOperationsTotal = new Counter({
+    name: "graphql_ws_operations_total",
+    help: "GraphQL operations over WebSocket that ended, by operation name, type and outcome (success or error).",
+    labelNames: ["operation", "type", "outcome"] as const,
     registers: [registry],
   });
   const wsConnections = new Gauge({
@@ -110,6 +116,10 @@ export function createMetrics(): Metrics {
       onConnectionChange: (delta) => wsConnections.inc(delta),
       onSubscriptionChange: (delta) => wsSubscriptions.inc(delta),
       onEventDelivered: () => delivered.inc(),
+      onOperation(report) {
+        wsOperationsTotal.inc({ operation: operationLabel(report.operationName), type: report.operationType, outcome: report.outcome });
+        for (const code of report.errorCodes) errorsTotal.inc({ code });
+      },
     },
     eventsPublished: (count) => published.inc(count),
     async render() {

@@ -1,5 +1,6 @@
-// One structured log line per GraphQL operation (request id, operation name,
-// duration, viewer, outcome, SQL statements), the full details of unexpected
+// One structured log line per GraphQL operation over HTTP (request id,
+// operation name, duration, viewer, outcome, SQL statements; WebSocket
+// operations get theirs from websocket.ts), the full details of unexpected
 // errors, and, with GRAPHQL_QUERY_STATS=1, `extensions.queryStats` on every
 // response. The statement count comes from the counting driver adapter
 // (db/queryStats.ts), scoped to this request by the HTTP layer.
@@ -46,7 +47,7 @@ export function operationPlugin(options: {
       };
       options.observer?.onOperation?.(report);
       const logger = options.logger.child({ requestId: currentRequestId() ?? null });
-      if (known) logger.info({ ...report, viewerId: null }, "graphql operation");
+      if (known) logger.info({ transport: "http", ...report, viewerId: null }, "graphql operation");
       else logger.error({ err: original, ...report }, "context creation failed");
     },
     async requestDidStart({ contextValue }) {
@@ -76,7 +77,7 @@ export function operationPlugin(options: {
           };
           options.observer?.onOperation?.(report);
           contextValue.logger.info(
-            { ...report, viewerId: contextValue.viewer?.id ?? null },
+            { transport: "http", ...report, viewerId: contextValue.viewer?.id ?? null },
             "graphql operation",
           );
           if (options.queryStats && response.body.kind === "single") {

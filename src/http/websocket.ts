@@ -3,20 +3,14 @@
 // connection_init: a bad token closes the socket with 4403, no token means an
 // anonymous connection. The socket is closed (4403) when its token expires, so
 // no subscription outlives the credentials it was opened with.
+//
+// Every operation on a socket gets what an HTTP request gets: a request id
+// (in its context and its log line), one "graphql operation" log line when it
+// ends (completed by either side, failed, or cut off by the socket closing),
+// and a count in the metrics.
 import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
-import {
-  getOperationAST,
-  getVariableValues,
-  GraphQLError,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionArgs,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-} from "graphql";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
@@ -25,20 +19,52 @@ import type { Logger } from "../logger.js";
 import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
-import { formatError } from "./formatError.js";
-import { unstorableTextError, type OperationLimits } from "./limits.js";
+import { formatError, isUnexpectedError } from "./formatError.js";
+import type { OperationLimits } from "./limits.js";
+import { checkOperation } from "./websocketOperationCheck.js";
+
+/**
+ * One operation on a socket, from subscribe to its end. Keyed by the subscribe
+ * message's payload object, which graphql-ws hands to every hook of that
+ * operation: a client may reuse an id as soon as it completes it, before the
+ * first operation's onComplete has run, so the id alone could mix the two up.
+ */
+type OperationRecord = {
+  requestId: string;
+  started: number;
+  operationName: string;
+  operationType: string;
+  errorCodes: string[];
+  events: number;
+  /** Counted in the active-operations gauge (it passed onSubscribe). */
+  active: boolean;
+};
 
 type ConnectionState = {
   viewer?: Viewer | null;
   expiryTimer?: NodeJS.Timeout;
-  operations?: Set<string>;
+  operations?: Map<object, OperationRecord>;
 };
+
+/** What the log line and the metrics get when a WebSocket operation ends. */
+export interface WebSocketOperationReport {
+  operationName: string;
+  operationType: string;
+  outcome: "success" | "error";
+  errorCodes: string[];
+  /** From subscribe to the end: a subscription's whole lifetime. */
+  durationMs: number;
+  /** Results sent: one for a query or mutation, one per event for a subscription. */
+  events: number;
+}
 
 export interface WebSocketObserver {
   onConnectionChange?(delta: 1 | -1): void;
   onSubscriptionChange?(delta: 1 | -1): void;
   /** A subscription event was sent to a client. */
   onEventDelivered?(): void;
+  /** An operation ended (completed, failed, refused, or cut off by the socket closing). */
+  onOperation?(report: WebSocketOperationReport): void;
 }
 
 // setTimeout cannot wait longer than ~24.8 days.
@@ -64,8 +90,38 @@ export function attachWebSocketServer(options: {
     path: options.path,
     maxPayload: config.limits.bodySizeBytes,
   });
-  const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
-    errors.map((error) => formatError(error.toJSON(), error));
+  /**
+   * The errors as the client gets them (translated and masked, as over HTTP).
+   * An unexpected error is logged in full first, under the operation's request
+   * id: the client only sees INTERNAL_SERVER_ERROR.
+   */
+  const format = (errors: readonly GraphQLError[], record: OperationRecord | undefined): GraphQLFormattedError[] =>
+    errors.map((error) => {
+      const formatted = error.toJSON();
+      if (isUnexpectedError(formatted, error)) {
+        logger.error({ requestId: record?.requestId ?? null, err: error.originalError ?? error, path: error.path }, "unexpected error");
+      }
+      return formatError(formatted, error);
+    });
+
+  /** Ends an operation once: its gauge slot, its metrics, its log line. */
+  const finish = (state: ConnectionState, payload: object, record: OperationRecord) => {
+    state.operations?.delete(payload);
+    if (record.active) observer?.onSubscriptionChange?.(-1);
+    const report: WebSocketOperationReport = {
+      operationName: record.operationName,
+      operationType: record.operationType,
+      outcome: record.errorCodes.length ? "error" : "success",
+      errorCodes: record.errorCodes,
+      durationMs: Math.round((performance.now() - record.started) * 100) / 100,
+      events: record.events,
+    };
+    observer?.onOperation?.(report);
+    logger.info(
+      { requestId: record.requestId, transport: "websocket", ...report, viewerId: state.viewer?.id ?? null },
+      "graphql operation",
+    );
+  };
 
   wsServer.on("connection", (socket: WebSocket) => {
     observer?.onConnectionChange?.(1);
@@ -97,11 +153,19 @@ export function attachWebSocketServer(options: {
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiryTimer);
-        for (const _id of ctx.extra.operations ?? []) observer?.onSubscriptionChange?.(-1);
-        ctx.extra.operations?.clear();
+        for (const [payload, record] of ctx.extra.operations ?? []) finish(ctx.extra, payload, record);
       },
       onSubscribe: (ctx, id, payload) => {
-        const operations = (ctx.extra.operations ??= new Set());
+        const record: OperationRecord = {
+          requestId: `ws-${randomUUID()}`,
+          started: performance.now(),
+          operationName: typeof payload.operationName === "string" ? payload.operationName : "anonymous",
+          operationType: "unknown",
+          errorCodes: [],
+          events: 0,
+          active: false,
+        };
+        (ctx.extra.operations ??= new Map()).set(payload, record);
         // graphql-ws has already reserved this id in ctx.subscriptions, and drops
         // an id the moment the client completes it, before onComplete runs: so
         // a slot freed by a client's complete is free for its very next subscribe.
@@ -114,28 +178,42 @@ export function attachWebSocketServer(options: {
             ),
           ];
         }
-        const checked = checkOperation(options.schema, options.limits, payload);
-        if (Array.isArray(checked)) return checked;
-        operations.add(id);
-        observer?.onSubscriptionChange?.(1);
-        return checked;
-      },
-      onComplete: (ctx, id) => {
-        if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
-      },
-      onError: (ctx, id, _payload, errors) => {
-        if (ctx.extra.operations?.delete(id)) observer?.onSubscriptionChange?.(-1);
-        return format(errors);
-      },
-      onNext: (_ctx, _id, _payload, args, result) => {
-        if (getOperationAST(args.document, args.operationName)?.operation === "subscription") {
-          observer?.onEventDelivered?.();
+        const { operation, result } = checkOperation(options.schema, options.limits, payload);
+        if (operation) {
+          record.operationName = operation.name?.value ?? record.operationName;
+          record.operationType = operation.operation;
         }
-        return result.errors ? { ...result, errors: format(result.errors) } : undefined;
+        if (Array.isArray(result)) return result;
+        record.active = true;
+        observer?.onSubscriptionChange?.(1);
+        return result;
       },
-      context: (ctx) =>
+      onComplete: (ctx, _id, payload) => {
+        const record = ctx.extra.operations?.get(payload);
+        if (record) finish(ctx.extra, payload, record);
+      },
+      onError: (ctx, _id, payload, errors) => {
+        const record = ctx.extra.operations?.get(payload);
+        const formatted = format(errors, record);
+        if (record) {
+          record.errorCodes.push(...codesOf(formatted));
+          finish(ctx.extra, payload, record);
+        }
+        return formatted;
+      },
+      onNext: (ctx, _id, payload, _args, result) => {
+        const record = ctx.extra.operations?.get(payload);
+        const formatted = result.errors ? format(result.errors, record) : undefined;
+        if (record) {
+          record.events += 1;
+          if (formatted) record.errorCodes.push(...codesOf(formatted));
+          if (record.operationType === "subscription") observer?.onEventDelivered?.();
+        }
+        return formatted ? { ...result, errors: formatted } : undefined;
+      },
+      context: (ctx, _id, payload) =>
         options.createContext({
-          requestId: `ws-${randomUUID()}`,
+          requestId: ctx.extra.operations?.get(payload)?.requestId ?? `ws-${randomUUID()}`,
           viewer: ctx.extra.viewer ?? null,
           clientAddress: ctx.extra.request.socket.remoteAddress ?? "unknown",
           logger,
@@ -188,6 +266,9 @@ export function attachWebSocketServer(options: {
   };
 }
 
+const codesOf = (errors: readonly GraphQLFormattedError[]): string[] =>
+  errors.map((error) => String(error.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
+
 const SERVER_MESSAGE_TYPES = new Set(["connection_ack", "next", "error"]);
 
 function isServerMessage(data: RawData): boolean {
@@ -204,46 +285,4 @@ function fitCloseReason(reason: string): string {
   let fitted = reason;
   while (Buffer.byteLength(fitted) > 123) fitted = fitted.slice(0, -1);
   return fitted;
-}
-
-/**
- * Parses and validates an operation with the same limits as HTTP (graphql-ws
- * would otherwise parse and validate it with none), and returns what to
- * execute, or the errors to send back.
- */
-function checkOperation(
-  schema: GraphQLSchema,
-  limits: OperationLimits,
-  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
-): ExecutionArgs | GraphQLError[] {
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query, limits.parseOptions);
-  } catch (error) {
-    const message = error instanceof GraphQLError ? error.message : "The operation could not be parsed.";
-    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
-  }
-  const errors = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
-  if (errors.length) {
-    return errors.map((error) =>
-      error.extensions.code ? error : new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }),
-    );
-  }
-  // What Apollo reports over HTTP for these two, with the same codes.
-  const operation = getOperationAST(document, payload.operationName);
-  if (!operation) {
-    const message = payload.operationName
-      ? `Unknown operation named "${payload.operationName}".`
-      : "Must provide operation name if query contains multiple operations.";
-    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } })];
-  }
-  const unstorable = unstorableTextError(document, operation, payload.variables);
-  if (unstorable) return [unstorable];
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-  if (coerced.errors) {
-    return coerced.errors.map((error) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: "BAD_USER_INPUT" } }));
-  }
-  const costError = limits.costError(schema, document, payload.operationName, payload.variables);
-  if (costError) return [costError];
-  return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
 }

@@ -4,7 +4,7 @@
 // debug.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
-import { api, connect } from "../realtime/helpers.js";
+import { api, connect, eventually, untilLive } from "../realtime/helpers.js";
 import { captureLogs, post, type LogSink } from "./ops-support.js";
 
 type Line = Record<string, unknown>;
@@ -114,6 +114,137 @@ describe("operation log lines (LOG_LEVEL=info)", () => {
     expect(err.stack).toBeTruthy();
     expect(operationLines(logs, "boom-1")[0]).toMatchObject({ outcome: "error", errorCodes: ["INTERNAL_SERVER_ERROR"] });
     expect(logs.text()).not.toContain("variable-canary-7Q2");
+  });
+});
+
+describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
+  let server: TestServer;
+  let logs: LogSink;
+  beforeAll(async () => {
+    logs = captureLogs("info");
+    server = await startTestServer({ logger: logs.logger });
+  });
+  afterAll(() => server?.close());
+
+  const wsLines = (operationName: string) =>
+    logs.lines().filter((line) => line.msg === "graphql operation" && line.transport === "websocket" && line.operationName === operationName);
+  const untilLogged = (operationName: string, count = 1) =>
+    eventually(async () => wsLines(operationName).length >= count, `${count} log line(s) for ${operationName}`);
+
+  it("writes one line per query over WebSocket, with its own request id, the viewer and one result", async () => {
+    const user = await signUp(server);
+    const connection = connect(server, user.token);
+    try {
+      await connection.subscribe(`query WsWhoAmI { me { id } }`).next();
+      await connection.subscribe(`query WsWhoAmI { me { id } }`).next();
+    } finally {
+      await connection.dispose();
+    }
+    await untilLogged("WsWhoAmI", 2);
+    const lines = wsLines("WsWhoAmI");
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line).toMatchObject({
+        level: 30,
+        transport: "websocket",
+        operationType: "query",
+        outcome: "success",
+        errorCodes: [],
+        events: 1,
+        viewerId: user.user.id,
+      });
+      expect(String(line.requestId)).toMatch(/^ws-[0-9a-f-]{36}$/);
+      expect(line.durationMs as number).toBeGreaterThanOrEqual(0);
+    }
+    expect(lines[0]!.requestId).not.toBe(lines[1]!.requestId);
+  });
+
+  it("writes a subscription's line when it ends: completed by the client, or cut off by the socket closing", async () => {
+    const user = await signUp(server);
+    const owned = api(server, user.token);
+    const list = await owned.createList(await owned.createSpace(), "Logged list");
+    const query = (name: string) => `subscription ${name}($listId: ID!) { todoChanged(listId: $listId) { todoId } }`;
+    const connection = connect(server, user.token);
+    try {
+      const completed = connection.subscribe<{ todoChanged: { todoId: string } }>(query("WsCompleted"), { listId: list.id });
+      await untilLive(completed, () => owned.createTodo(list.id, "probe"), () => true);
+      const cutOff = connection.subscribe<{ todoChanged: { todoId: string } }>(query("WsCutOff"), { listId: list.id });
+      await untilLive(cutOff, () => owned.createTodo(list.id, "probe-2"), () => true);
+      // Both streams have every event up to the last probe: settle the counts.
+      const last = await owned.createTodo(list.id, "last");
+      await completed.until((item) => item.todoChanged.todoId === last.id);
+      await cutOff.until((item) => item.todoChanged.todoId === last.id);
+      expect(wsLines("WsCompleted")).toHaveLength(0); // nothing until it ends
+
+      completed.close();
+      await untilLogged("WsCompleted");
+      expect(wsLines("WsCompleted")[0]).toMatchObject({
+        operationType: "subscription",
+        outcome: "success",
+        errorCodes: [],
+        events: completed.received.length,
+        viewerId: user.user.id,
+      });
+    } finally {
+      await connection.dispose();
+    }
+    await untilLogged("WsCutOff");
+    expect(wsLines("WsCutOff")).toHaveLength(1);
+    expect(wsLines("WsCutOff")[0]).toMatchObject({ operationType: "subscription", outcome: "success", viewerId: user.user.id });
+    expect(wsLines("WsCutOff")[0]!.events).toBeGreaterThanOrEqual(2);
+    expect(wsLines("WsCompleted")).toHaveLength(1);
+  });
+
+  it("logs a refused operation with its code, and a subscription the policy refuses with NOT_FOUND", async () => {
+    const owner = await signUp(server);
+    const stranger = await signUp(server);
+    const owned = api(server, owner.token);
+    const list = await owned.createList(await owned.createSpace(), "Not yours");
+    const connection = connect(server, stranger.token);
+    try {
+      const invalid = connection.subscribe(`query WsInvalid { me { noSuchField } }`);
+      expect((await invalid.failure()).code).toBe("GRAPHQL_VALIDATION_FAILED");
+      const denied = connection.subscribe(`subscription WsDenied($listId: ID!) { todoChanged(listId: $listId) { todoId } }`, { listId: list.id });
+      expect((await denied.failure()).code).toBe("NOT_FOUND");
+    } finally {
+      await connection.dispose();
+    }
+    await untilLogged("WsInvalid");
+    await untilLogged("WsDenied");
+    expect(wsLines("WsInvalid")).toEqual([
+      expect.objectContaining({ operationType: "query", outcome: "error", errorCodes: ["GRAPHQL_VALIDATION_FAILED"], events: 0, viewerId: stranger.user.id }),
+    ]);
+    // A list the viewer cannot read does not exist for them (ACCESS.md).
+    expect(wsLines("WsDenied")).toEqual([
+      expect.objectContaining({ operationType: "subscription", outcome: "error", errorCodes: ["NOT_FOUND"], viewerId: stranger.user.id }),
+    ]);
+  });
+
+  it("logs an unexpected error in full under the operation's request id; the client sees only INTERNAL_SERVER_ERROR", async () => {
+    const user = await signUp(server);
+    const owned = api(server, user.token);
+    const list = await owned.createList(await owned.createSpace(), "Doomed over WebSocket");
+    const connection = connect(server, user.token);
+    await server.database.prisma.$executeRawUnsafe(`ALTER TABLE "Todo" RENAME TO "TodoGone"`);
+    let error: { code: string | undefined; message: string };
+    try {
+      const broken = connection.subscribe<{ createTodo: { id: string } }>(
+        `mutation WsBroken($input: CreateTodoInput!) { createTodo(input: $input) { id } }`,
+        { input: { listId: list.id, title: "ws-variable-canary-5T1" } },
+      );
+      error = await broken.failure();
+    } finally {
+      await server.database.prisma.$executeRawUnsafe(`ALTER TABLE "TodoGone" RENAME TO "Todo"`);
+      await connection.dispose();
+    }
+    expect(error).toEqual({ code: "INTERNAL_SERVER_ERROR", message: "Something went wrong on our side." });
+    await untilLogged("WsBroken");
+    const [line] = wsLines("WsBroken") as [Line];
+    expect(line).toMatchObject({ operationType: "mutation", outcome: "error", errorCodes: ["INTERNAL_SERVER_ERROR"] });
+    const unexpected = logs.lines().filter((entry) => entry.msg === "unexpected error" && entry.requestId === line.requestId);
+    expect(unexpected).toHaveLength(1);
+    expect((unexpected[0]!.err as { message: string }).message).toMatch(/TodoGone|Todo/);
+    expect(logs.text()).not.toContain("ws-variable-canary-5T1");
   });
 });
 

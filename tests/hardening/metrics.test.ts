@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
 import { api, connect, eventually, TODO_CHANGED, untilLive, type TodoChanged } from "../realtime/helpers.js";
 import { post } from "./ops-support.js";
+import { RawSocket } from "./wsProtocol-raw.js";
 
 interface Sample {
   name: string;
@@ -125,6 +126,73 @@ describe("GET /metrics", () => {
       const samples = (await scrape(server)).samples;
       return value(samples, "graphql_ws_connections") === 0 && value(samples, "graphql_ws_subscriptions") === 0;
     }, "gauges back to zero");
+  });
+
+  it("counts WebSocket operations by name, type and outcome when they end, with their error codes", async () => {
+    const user = await signUp(server);
+    const owned = api(server, user.token);
+    const list = await owned.createList(await owned.createSpace(), "Counted over WebSocket");
+    const before = (await scrape(server)).samples;
+    const connection = connect(server, user.token);
+    try {
+      await connection.subscribe(`query WsMetricsMe { me { id } }`).next();
+      await connection.subscribe(`query WsMetricsMe { me { id } }`).next();
+      expect((await connection.subscribe(`query WsMetricsBad { me { noSuchField } }`).failure()).code).toBe("GRAPHQL_VALIDATION_FAILED");
+      const stream = connection.subscribe<TodoChanged>(
+        `subscription WsMetricsTodos($listId: ID!) { todoChanged(listId: $listId) { todoId } }`,
+        { listId: list.id },
+      );
+      await untilLive(stream, () => owned.createTodo(list.id, "probe"), () => true);
+      const open = (await scrape(server)).samples;
+      // Counted when it ends, not while it runs.
+      expect(value(open, "graphql_ws_operations_total", { operation: "WsMetricsTodos" })).toBe(0);
+      stream.close();
+      await eventually(
+        async () => value((await scrape(server)).samples, "graphql_ws_operations_total", { operation: "WsMetricsTodos" }) === 1,
+        "the subscription counted",
+      );
+    } finally {
+      await connection.dispose();
+    }
+    const { samples, types } = await scrape(server);
+    const added = (name: string, labels: Record<string, string>) => value(samples, name, labels) - value(before, name, labels);
+    expect(types.get("graphql_ws_operations_total")).toBe("counter");
+    expect(added("graphql_ws_operations_total", { operation: "WsMetricsMe", type: "query", outcome: "success" })).toBe(2);
+    expect(added("graphql_ws_operations_total", { operation: "WsMetricsBad", type: "query", outcome: "error" })).toBe(1);
+    expect(added("graphql_ws_operations_total", { operation: "WsMetricsTodos", type: "subscription", outcome: "success" })).toBe(1);
+    expect(added("graphql_errors_total", { code: "GRAPHQL_VALIDATION_FAILED" })).toBe(1);
+    // The HTTP series are for HTTP only.
+    expect(added("graphql_operations_total", { operation: "WsMetricsMe" })).toBe(0);
+  });
+
+  it("keeps the subscription gauge right when a client reuses an id the moment it completes it", async () => {
+    const user = await signUp(server);
+    const spaceId = await api(server, user.token).createSpace();
+    const gauge = async () => value((await scrape(server)).samples, "graphql_ws_subscriptions");
+    const socket = await RawSocket.open(server.wsUrl);
+    try {
+      await socket.init({ authorization: `Bearer ${user.token}` });
+      const subscribe = {
+        id: "reused",
+        type: "subscribe",
+        payload: { query: "subscription ($spaceId: ID!) { spaceActivity(spaceId: $spaceId) { __typename } }", variables: { spaceId } },
+      };
+      socket.send(subscribe);
+      await eventually(async () => (await gauge()) === 1, "the first subscription active");
+      // graphql-ws frees the id at once: the second subscribe is accepted
+      // while the first operation is still winding down...
+      socket.send({ id: "reused", type: "complete" });
+      socket.send(subscribe);
+      // graphql-ws then ends one of the two as the first winds down (its
+      // cleanup removes the id the second now holds); whichever runs, once the
+      // client completes the id nothing may be left counted.
+      socket.send({ id: "reused", type: "complete" });
+      await eventually(async () => (await gauge()) === 0, "no subscription left on the open socket");
+      expect(await socket.operation("after", "{ me { id } }")).toEqual({ data: { me: { id: user.user.id } } });
+      expect(socket.isClosed).toBe(false);
+    } finally {
+      await socket.close();
+    }
   });
 
   it("includes the process metrics", async () => {
