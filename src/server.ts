@@ -23,7 +23,7 @@ import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
 import { createOperationLimits } from "./http/limits.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { operationPlugin } from "./http/operationPlugin.js";
-import { requestErrorHandler } from "./http/requestErrors.js";
+import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
 import { attachWebSocketServer } from "./http/websocket.js";
 import { DocumentCache } from "./http/documentCache.js";
@@ -138,6 +138,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         },
       }),
     );
+    app.use(notFoundHandler(GRAPHQL_PATH));
     app.use(requestErrorHandler(logger, config.limits.bodySize));
 
     await new Promise<void>((resolve, reject) => {

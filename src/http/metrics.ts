@@ -140,7 +140,7 @@ export function metricsRoute(metrics: Metrics, token: string | undefined): Route
       // Compared as digests: equal lengths, and in constant time.
       if (!given || !timingSafeEqual(digest(given), expected)) {
         res.setHeader("www-authenticate", 'Bearer realm="metrics"');
-        res.status(401).json({ error: "A valid metrics token is required." });
+        res.status(401).json({ errors: [{ message: "A valid metrics token is required.", extensions: { code: "UNAUTHENTICATED" } }] });
         return;
       }
     }

@@ -1,6 +1,7 @@
-// Failures before GraphQL runs (the body parser, mostly), answered in the
-// same shape as GraphQL errors so every client error has extensions.code.
-import type { ErrorRequestHandler } from "express";
+// Failures before GraphQL runs (the body parser, mostly, and paths the server
+// does not serve), answered in the same shape as GraphQL errors so every
+// client error has extensions.code.
+import type { ErrorRequestHandler, RequestHandler } from "express";
 import { AppError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { LIMIT_ERROR_CODE } from "./limits.js";
@@ -36,5 +37,22 @@ export function requestErrorHandler(logger: Logger, bodySizeSetting: string): Er
       logger.error({ err }, "unexpected HTTP error");
     }
     res.status(error instanceof AppError ? 401 : status).json({ errors: [{ message, extensions: { code } }] });
+  };
+}
+
+/**
+ * Any path or method no route answers: 404 with a coded JSON error instead
+ * of Express's HTML page, pointing at the GraphQL endpoint.
+ */
+export function notFoundHandler(graphqlPath: string): RequestHandler {
+  return (req, res) => {
+    res.status(404).json({
+      errors: [
+        {
+          message: `Nothing is served at ${req.method} ${req.path.slice(0, 200)}. The GraphQL endpoint is ${graphqlPath}.`,
+          extensions: { code: "NOT_FOUND" },
+        },
+      ],
+    });
   };
 }

@@ -252,7 +252,9 @@ describe("METRICS_TOKEN", () => {
       const response = await fetch(url, { headers });
       expect(response.status, JSON.stringify(headers)).toBe(401);
       expect(response.headers.get("www-authenticate")).toMatch(/^Bearer/);
-      expect(await response.text()).not.toMatch(/graphql_operations_total|process_/);
+      expect(await response.json()).toEqual({
+        errors: [{ message: "A valid metrics token is required.", extensions: { code: "UNAUTHENTICATED" } }],
+      });
     }
     const { samples } = await scrape(server, token);
     expect(has(samples, "process_cpu_user_seconds_total")).toBe(true);

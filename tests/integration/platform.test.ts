@@ -33,6 +33,31 @@ describe("health and readiness", () => {
   });
 });
 
+describe("paths the server does not serve", () => {
+  it.each([
+    ["GET", "/"],
+    ["GET", "/graphq"],
+    ["POST", "/api/graphql"],
+    ["DELETE", "/health"],
+    ["GET", "/favicon.ico"],
+  ])("%s %s: 404 with a coded JSON error that points at /graphql", async (method, path) => {
+    const response = await fetch(`${server.baseUrl}${path}`, { method });
+    expect(response.status).toBe(404);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(response.headers.get("x-request-id")).toBeTruthy();
+    expect(await response.json()).toEqual({
+      errors: [{ message: `Nothing is served at ${method} ${path}. The GraphQL endpoint is /graphql.`, extensions: { code: "NOT_FOUND" } }],
+    });
+  });
+
+  it("keeps an echoed path short", async () => {
+    const response = await fetch(`${server.baseUrl}/${"a".repeat(5000)}`);
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { errors: { message: string }[] };
+    expect(body.errors[0]!.message.length).toBeLessThan(300);
+  });
+});
+
 describe.skipIf(!usePostgres)("readiness when PostgreSQL becomes unreachable", () => {
   it("turns /ready to 503 with a reason, and back to 200 when the database returns", async () => {
     const target = new URL(adminUrl);
