@@ -78,6 +78,9 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       }),
     });
 
+    // Set when close() begins; /ready answers 503 from then on.
+    let closing: Promise<void> | undefined;
+
     const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
     const limits = createOperationLimits(config.limits, { hideFieldSuggestions: !config.introspection });
     const app = express();
@@ -122,7 +125,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     await apollo.start();
 
     app.use(requestIdMiddleware);
-    app.use(healthRoutes(database));
+    app.use(healthRoutes(database, () => closing !== undefined));
     app.use(metricsRoute(metrics, config.metricsToken));
     app.use(
       GRAPHQL_PATH,
@@ -149,7 +152,6 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     const url = `http://${host}:${port}${GRAPHQL_PATH}`;
 
-    let closing: Promise<void> | undefined;
     const close = () =>
       (closing ??= (async () => {
         // apollo.stop() stops accepting, waits for in-flight requests (drain

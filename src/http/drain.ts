@@ -93,7 +93,10 @@ export function drainHttpServer(httpServer: Server, options: { deadlineMs: numbe
     graceTimers.delete(socket);
     upgraded.add(socket);
   });
-  httpServer.on("request", (request, response) => {
+  // Before the app's own listener: a route that answers synchronously (health,
+  // a 404) has sent its headers by the time a later listener runs, too late
+  // for Connection: close, and its request would go uncounted.
+  httpServer.prependListener("request", (request, response) => {
     const socket = request.socket;
     served.add(socket);
     requestsInFlight.set(socket, (requestsInFlight.get(socket) ?? 0) + 1);

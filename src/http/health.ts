@@ -6,13 +6,22 @@ const READINESS_TIMEOUT_MS = 2000;
 
 class ReadinessTimeout extends Error {}
 
-/** /health: the process is up. /ready: it can reach its database now. */
-export function healthRoutes(database: Pick<Database, "ping">): Router {
+/**
+ * /health: the process is up. /ready: it can take traffic now: it is not
+ * shutting down, and it can reach its database. A load balancer that reads
+ * /ready stops sending requests as soon as a stop begins, while the requests
+ * it already sent are still served.
+ */
+export function healthRoutes(database: Pick<Database, "ping">, isShuttingDown: () => boolean): Router {
   const router = Router();
   router.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });
   router.get("/ready", async (_req, res) => {
+    if (isShuttingDown()) {
+      res.status(503).json({ status: "unavailable", reason: "shutting down" });
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -1,3 +1,5 @@
+import http from "node:http";
+import type net from "node:net";
 // Health, readiness, the WebSocket transport and the error mask, against the
 // real server.
 import { createClient } from "graphql-ws";
@@ -30,6 +32,41 @@ describe("health and readiness", () => {
     expect(given.headers.get("x-request-id")).toBe("trace-123");
     const made = await fetch(`${server.baseUrl}/health`, { headers: { "x-request-id": "bad id with spaces" } });
     expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe("readiness during a graceful stop", () => {
+  it("answers /ready 503 'shutting down' as soon as the stop begins, on a connection still served, then closed", async () => {
+    const stopping = await startTestServer();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    type Answer = { status: number; body: unknown; connection: string | undefined; socket: net.Socket };
+    const get = (path: string) =>
+      new Promise<Answer>((resolve, reject) => {
+        const request = http.get(`${stopping.baseUrl}${path}`, { agent }, (response) => {
+          let text = "";
+          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          response.on("end", () =>
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text), connection: response.headers.connection, socket: request.socket! }),
+          );
+        });
+        request.on("error", reject);
+      });
+    try {
+      const before = await get("/ready");
+      expect(before).toMatchObject({ status: 200, body: { status: "ready" }, connection: "keep-alive" });
+      const closed = stopping.close();
+      // The same keep-alive connection, before the drain ends it. /ready
+      // answers synchronously here: the drain must still see the request
+      // and tell the client this connection ends with it.
+      const during = await get("/ready");
+      expect(during).toMatchObject({ status: 503, body: { status: "unavailable", reason: "shutting down" }, connection: "close" });
+      expect(during.socket).toBe(before.socket);
+      const socketClosed = during.socket.destroyed ? Promise.resolve() : new Promise((resolve) => during.socket.once("close", resolve));
+      await Promise.all([closed, socketClosed]);
+    } finally {
+      agent.destroy();
+      await stopping.close();
+    }
   });
 });
 
