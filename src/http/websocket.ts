@@ -19,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
+import { timerDelay } from "../timers.js";
 import { formatError, isUnexpectedError } from "./formatError.js";
 import type { OperationLimits } from "./limits.js";
 import { checkOperation } from "./websocketOperationCheck.js";
@@ -66,9 +67,6 @@ export interface WebSocketObserver {
   /** An operation ended (completed, failed, refused, or cut off by the socket closing). */
   onOperation?(report: WebSocketOperationReport): void;
 }
-
-// setTimeout cannot wait longer than ~24.8 days.
-const MAX_TIMER_MS = 2_147_483_647;
 
 export function attachWebSocketServer(options: {
   httpServer: Server;
@@ -144,7 +142,7 @@ export function attachWebSocketServer(options: {
           ctx.extra.viewer = viewer;
           ctx.extra.expiryTimer = setTimeout(
             () => ctx.extra.socket.close(4403, "Forbidden: token expired"),
-            Math.min(Math.max(0, expiresAt.getTime() - Date.now()), MAX_TIMER_MS),
+            timerDelay(expiresAt.getTime() - Date.now()),
           );
           return true;
         } catch {

@@ -12,6 +12,7 @@ import type { Logger } from "../logger.js";
 import type { EventBus } from "./bus.js";
 import type { ChangeEvent } from "./events.js";
 import { toChangeEvent } from "./eventLog.js";
+import { timerDelay } from "../timers.js";
 
 export interface EventFilter {
   spaceId?: string;
@@ -43,8 +44,6 @@ interface Subscriber {
 }
 
 const BATCH = 500;
-// setInterval cannot wait longer than ~24.8 days (it would fire every 1 ms).
-const MAX_TIMER_MS = 2_147_483_647;
 
 export class EventTailer {
   private lastSeenId = 0n;
@@ -70,7 +69,7 @@ export class EventTailer {
     // Always on, not only while someone listens: a tailer that fell behind
     // while it had no subscribers (a bus message lost during a Redis outage)
     // would otherwise hand its next subscriber events from before it subscribed.
-    this.pollTimer = setInterval(() => this.wake(), Math.min(this.pollIntervalMs, MAX_TIMER_MS));
+    this.pollTimer = setInterval(() => this.wake(), timerDelay(this.pollIntervalMs));
     this.pollTimer.unref();
   }
 

@@ -11,13 +11,16 @@ type Line = Record<string, unknown>;
 const operationLines = (logs: LogSink, requestId: string) =>
   logs.lines().filter((line) => line.msg === "graphql operation" && line.requestId === requestId);
 
+/** A test server whose logger writes into memory at `level`. */
+async function serverWithLogs(level: "info" | "debug" | "trace", env: Record<string, string> = {}) {
+  const logs = captureLogs(level);
+  return { logs, server: await startTestServer({ logger: logs.logger, env }) };
+}
+
 describe("operation log lines (LOG_LEVEL=info)", () => {
   let server: TestServer;
   let logs: LogSink;
-  beforeAll(async () => {
-    logs = captureLogs("info");
-    server = await startTestServer({ logger: logs.logger });
-  });
+  beforeAll(async () => ({ server, logs } = await serverWithLogs("info")));
   afterAll(() => server?.close());
 
   it("writes one JSON line per operation: request id (as in x-request-id), name, type, duration, viewer, outcome", async () => {
@@ -120,10 +123,7 @@ describe("operation log lines (LOG_LEVEL=info)", () => {
 describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
   let server: TestServer;
   let logs: LogSink;
-  beforeAll(async () => {
-    logs = captureLogs("info");
-    server = await startTestServer({ logger: logs.logger });
-  });
+  beforeAll(async () => ({ server, logs } = await serverWithLogs("info")));
   afterAll(() => server?.close());
 
   const wsLines = (operationName: string) =>
@@ -251,10 +251,7 @@ describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
 describe("secrets never reach the logs (LOG_LEVEL=trace)", () => {
   let server: TestServer;
   let logs: LogSink;
-  beforeAll(async () => {
-    logs = captureLogs("trace");
-    server = await startTestServer({ logger: logs.logger, env: { LOG_LEVEL: "trace" } });
-  });
+  beforeAll(async () => ({ server, logs } = await serverWithLogs("trace", { LOG_LEVEL: "trace" })));
   afterAll(() => server?.close());
 
   it("logs no password, token or variables, whatever the requests", async () => {
@@ -327,10 +324,7 @@ describe("the logger's own redaction", () => {
 describe("policy denials (LOG_LEVEL=debug)", () => {
   let server: TestServer;
   let logs: LogSink;
-  beforeAll(async () => {
-    logs = captureLogs("debug");
-    server = await startTestServer({ logger: logs.logger });
-  });
+  beforeAll(async () => ({ server, logs } = await serverWithLogs("debug")));
   afterAll(() => server?.close());
 
   it("logs a denial at debug with model, operation and rule, under the request id", async () => {
