@@ -20,6 +20,8 @@ const REQUEST_ERROR_CODES = new Set([
   "OPERATION_RESOLUTION_FAILURE",
 ]);
 
+const APQ_CODES = new Set(["PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED"]);
+
 function fromAppError(error: AppError, formatted: GraphQLFormattedError): GraphQLFormattedError {
   // `http` is Apollo's instruction for the response status, not for clients.
   const { http: _http, ...extensions } = error.extensions;
@@ -75,6 +77,15 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     // is not one of the API's (ERRORS.md); it is a document error like any other.
     if (formatted.extensions?.code === "OPERATION_RESOLUTION_FAILURE") {
       return { message: formatted.message, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } };
+    }
+    // Automatic persisted queries: a hash the server has not stored yet (the
+    // client then sends the query with it), or APQ turned off. Their codes are
+    // not among the API's, but their messages ("PersistedQueryNotFound",
+    // "PersistedQueryNotSupported") are the protocol's signal: Apollo Client
+    // matches the message or the code, Apollo Kotlin and iOS the message. So
+    // the message stays exactly as it is, and the code is BAD_REQUEST.
+    if (APQ_CODES.has(String(formatted.extensions?.code))) {
+      return { message: formatted.message, extensions: { code: "BAD_REQUEST" } };
     }
     if (formatted.extensions?.code === "BAD_REQUEST") {
       const batching = asBatchingLimitError(formatted);

@@ -22,8 +22,7 @@ const WS_CONNECTIONS = Number(process.env.FUZZ_WS_CONNECTIONS ?? 150);
 const CONCURRENCY = 6;
 const REPLAY = 300;
 
-// ERRORS.md, plus the two codes of Apollo's automatic persisted queries
-// protocol, which clients match on (see the report of this test).
+// ERRORS.md: every code a client may see.
 const ERRORS_MD_CODES = new Set([
   "UNAUTHENTICATED",
   "FORBIDDEN",
@@ -37,7 +36,6 @@ const ERRORS_MD_CODES = new Set([
   "BAD_REQUEST",
   "INTERNAL_SERVER_ERROR",
 ]);
-const APQ_CODES = new Set(["PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED"]);
 // Codes that say the server, not the request, went wrong: none may appear.
 const SERVER_FAULT_CODES = new Set(["INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"]);
 
@@ -146,7 +144,7 @@ async function send(request: FuzzRequest): Promise<Outcome> {
       if (typeof code !== "string") problems.push(`error without extensions.code: ${JSON.stringify(error)}`);
       else {
         codes.add(code);
-        if (!ERRORS_MD_CODES.has(code) && !APQ_CODES.has(code)) problems.push(`code ${code} is not in ERRORS.md`);
+        if (!ERRORS_MD_CODES.has(code)) problems.push(`code ${code} is not in ERRORS.md`);
         if (SERVER_FAULT_CODES.has(code)) problems.push(`server fault ${code}: ${String(error.message)}`);
       }
     }

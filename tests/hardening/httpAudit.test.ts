@@ -2,6 +2,7 @@
 // real server over real HTTP. MUST audits failing are errors, SHOULD audits
 // warnings; both must be zero. MAY audits failing are notices: the only ones
 // allowed are the GET requests CSRF prevention blocks on purpose (below).
+import { createHash } from "node:crypto";
 import { serverAudits, type AuditResult } from "graphql-http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../helpers/server.js";
@@ -168,5 +169,50 @@ describe("status codes per Accept header", () => {
   it("a subscription over HTTP is a 400 BAD_REQUEST pointing at WebSocket, not an internal error", async () => {
     const result = await post({ query: 'subscription { todoChanged(listId: "x") { kind } }' }, GRAPHQL_RESPONSE);
     expect(result).toEqual({ status: 400, type: GRAPHQL_RESPONSE, code: "BAD_REQUEST" });
+  });
+});
+
+describe("automatic persisted queries", () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const post = async (body: unknown) => {
+    const response = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    // The test servers add extensions.queryStats: only data and errors matter here.
+    const { data, errors } = (await response.json()) as { data?: unknown; errors?: unknown[] };
+    return { status: response.status, body: { ...(data === undefined ? {} : { data }), ...(errors ? { errors } : {}) } };
+  };
+
+  it("asks for an unknown hash with the protocol's message and an ERRORS.md code, then runs the query by its hash alone", async () => {
+    const query = `query ApqProbe { __typename }`;
+    const persistedQuery = { version: 1, sha256Hash: createHash("sha256").update(query).digest("hex") };
+
+    const unknown = await post({ extensions: { persistedQuery } });
+    expect(unknown.body).toEqual({ errors: [{ message: "PersistedQueryNotFound", extensions: { code: "BAD_REQUEST" } }] });
+
+    const registered = await post({ query, extensions: { persistedQuery } });
+    expect(registered).toEqual({ status: 200, body: { data: { __typename: "Query" } } });
+
+    const byHash = await post({ extensions: { persistedQuery } });
+    expect(byHash).toEqual({ status: 200, body: { data: { __typename: "Query" } } });
+  });
+
+  it("refuses a query whose hash does not match it with 400 BAD_REQUEST, and stores nothing", async () => {
+    const query = `query ApqMismatch { __typename }`;
+    const persistedQuery = { version: 1, sha256Hash: createHash("sha256").update("something else").digest("hex") };
+    const mismatch = await post({ query, extensions: { persistedQuery } });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.errors).toEqual([{ message: expect.stringMatching(/does not match/), extensions: { code: "BAD_REQUEST" } }]);
+    const unknown = await post({ extensions: { persistedQuery } });
+    expect(unknown.body).toEqual({ errors: [{ message: "PersistedQueryNotFound", extensions: { code: "BAD_REQUEST" } }] });
   });
 });
