@@ -43,11 +43,22 @@ function knownError(error: unknown): AppError | undefined {
   return translatePrismaError(unwrapResolverError(error));
 }
 
-const isRequestError = (formatted: GraphQLFormattedError) =>
-  !formatted.path && (formatted.extensions?.code === undefined || REQUEST_ERROR_CODES.has(String(formatted.extensions.code)));
+/**
+ * An error about the request itself: no path, and a request code, or no code
+ * and no cause. A codeless error that wraps a thrown one is not: graphql-ws
+ * wraps whatever a subscription's stream throws that way, and that is a fault
+ * of ours, to be masked and logged.
+ */
+function isRequestError(formatted: GraphQLFormattedError, error: unknown): boolean {
+  if (formatted.path) return false;
+  const code = formatted.extensions?.code;
+  if (code !== undefined) return REQUEST_ERROR_CODES.has(String(code));
+  const cause = error instanceof GraphQLError ? error.originalError : undefined;
+  return cause === undefined || cause === null || cause instanceof GraphQLError;
+}
 
 export function isUnexpectedError(formatted: GraphQLFormattedError, error: unknown): boolean {
-  return !knownError(error) && !isRequestError(formatted);
+  return !knownError(error) && !isRequestError(formatted, error);
 }
 
 /**
@@ -68,7 +79,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     const message = formatted.message.charAt(0).toUpperCase() + formatted.message.slice(1);
     return { message: message.endsWith(".") ? message : `${message}.`, extensions: { code: "BAD_REQUEST" } };
   }
-  if (isRequestError(formatted)) {
+  if (isRequestError(formatted, error)) {
     if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") {
       const tokenLimit = asTokenLimitError(formatted);
       if (tokenLimit) return tokenLimit;

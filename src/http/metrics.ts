@@ -116,9 +116,11 @@ export function createMetrics(): Metrics {
       onConnectionChange: (delta) => wsConnections.inc(delta),
       onSubscriptionChange: (delta) => wsSubscriptions.inc(delta),
       onEventDelivered: () => delivered.inc(),
+      onErrorsSent(codes) {
+        for (const code of codes) errorsTotal.inc({ code });
+      },
       onOperation(report) {
         wsOperationsTotal.inc({ operation: operationLabel(report.operationName), type: report.operationType, outcome: report.outcome });
-        for (const code of report.errorCodes) errorsTotal.inc({ code });
       },
     },
     eventsPublished: (count) => published.inc(count),

@@ -10,7 +10,7 @@
 // and a count in the metrics.
 import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
@@ -34,11 +34,14 @@ type OperationRecord = {
   requestId: string;
   started: number;
   operationName: string;
-  operationType: string;
-  errorCodes: string[];
+  operationType: OperationTypeNode | "unknown";
+  /** Distinct codes sent for it (a subscription may send the same one many times). */
+  errorCodes: Set<string>;
   events: number;
   /** Counted in the active-operations gauge (it passed onSubscribe). */
   active: boolean;
+  /** A subscription whose source stream started; false while it may still be refused. */
+  streaming: boolean;
 };
 
 type ConnectionState = {
@@ -47,11 +50,23 @@ type ConnectionState = {
   operations?: Map<object, OperationRecord>;
 };
 
+/** How a WebSocket operation ended. */
+export type OperationEnd =
+  /** Refused before it ran (limits, validation, variables, too many operations). */
+  | "refused"
+  /** Completed by the server (its result or stream is done) or by the client. */
+  | "completed"
+  /** Its stream failed. */
+  | "failed"
+  /** Cut off by the socket closing. */
+  | "closed";
+
 /** What the log line and the metrics get when a WebSocket operation ends. */
 export interface WebSocketOperationReport {
   operationName: string;
-  operationType: string;
+  operationType: OperationTypeNode | "unknown";
   outcome: "success" | "error";
+  end: OperationEnd;
   errorCodes: string[];
   /** From subscribe to the end: a subscription's whole lifetime. */
   durationMs: number;
@@ -64,7 +79,9 @@ export interface WebSocketObserver {
   onSubscriptionChange?(delta: 1 | -1): void;
   /** A subscription event was sent to a client. */
   onEventDelivered?(): void;
-  /** An operation ended (completed, failed, refused, or cut off by the socket closing). */
+  /** Errors were sent to a client (one code per error). */
+  onErrorsSent?(codes: readonly string[]): void;
+  /** An operation ended (see OperationEnd). */
   onOperation?(report: WebSocketOperationReport): void;
 }
 
@@ -103,14 +120,15 @@ export function attachWebSocketServer(options: {
     });
 
   /** Ends an operation once: its gauge slot, its metrics, its log line. */
-  const finish = (state: ConnectionState, payload: object, record: OperationRecord) => {
+  const finish = (state: ConnectionState, payload: object, record: OperationRecord, end: OperationEnd) => {
     state.operations?.delete(payload);
     if (record.active) observer?.onSubscriptionChange?.(-1);
     const report: WebSocketOperationReport = {
       operationName: record.operationName,
       operationType: record.operationType,
-      outcome: record.errorCodes.length ? "error" : "success",
-      errorCodes: record.errorCodes,
+      outcome: record.errorCodes.size ? "error" : "success",
+      end,
+      errorCodes: [...record.errorCodes],
       durationMs: Math.round((performance.now() - record.started) * 100) / 100,
       events: record.events,
     };
@@ -119,6 +137,15 @@ export function attachWebSocketServer(options: {
       { requestId: record.requestId, transport: "websocket", ...report, viewerId: state.viewer?.id ?? null },
       "graphql operation",
     );
+  };
+
+  /** The errors as sent, counted in the metrics and noted on the operation. */
+  const sendErrors = (errors: readonly GraphQLError[], record: OperationRecord | undefined): GraphQLFormattedError[] => {
+    const formatted = format(errors, record);
+    const codes = codesOf(formatted);
+    observer?.onErrorsSent?.(codes);
+    for (const code of codes) record?.errorCodes.add(code);
+    return formatted;
   };
 
   wsServer.on("connection", (socket: WebSocket) => {
@@ -151,71 +178,90 @@ export function attachWebSocketServer(options: {
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiryTimer);
-        for (const [payload, record] of ctx.extra.operations ?? []) finish(ctx.extra, payload, record);
+        for (const [payload, record] of ctx.extra.operations ?? []) finish(ctx.extra, payload, record, "closed");
       },
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: (ctx, _id, payload) => {
         const record: OperationRecord = {
           requestId: `ws-${randomUUID()}`,
           started: performance.now(),
-          operationName: typeof payload.operationName === "string" ? payload.operationName : "anonymous",
+          // Named from the document once it parses, never from the client's
+          // operationName alone (that may be anything, of any length).
+          operationName: "unknown",
           operationType: "unknown",
-          errorCodes: [],
+          errorCodes: new Set(),
           events: 0,
           active: false,
+          streaming: false,
         };
-        (ctx.extra.operations ??= new Map()).set(payload, record);
+        const operations = (ctx.extra.operations ??= new Map());
+        // A refused operation ends here: graphql-ws sends its errors only if
+        // the client has not completed the id meanwhile, and runs no other
+        // hook for it otherwise.
+        const refuse = (errors: GraphQLError[]) => {
+          sendErrors(errors, record);
+          finish(ctx.extra, payload, record, "refused");
+          return errors; // onError formats them again for sending, uncounted
+        };
+        operations.set(payload, record);
         // graphql-ws has already reserved this id in ctx.subscriptions, and drops
         // an id the moment the client completes it, before onComplete runs: so
         // a slot freed by a client's complete is free for its very next subscribe.
         const active = Object.keys(ctx.subscriptions).length - 1;
         if (active >= config.websocket.maxSubscriptions) {
-          return [
+          return refuse([
             new GraphQLError(
               `Too many active operations on this connection (limit: ${config.websocket.maxSubscriptions}).`,
               { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } },
             ),
-          ];
+          ]);
         }
         const { operation, result } = checkOperation(options.schema, options.limits, payload);
         if (operation) {
-          record.operationName = operation.name?.value ?? record.operationName;
+          record.operationName = operation.name?.value ?? "anonymous";
           record.operationType = operation.operation;
         }
-        if (Array.isArray(result)) return result;
+        if (Array.isArray(result)) return refuse(result);
         record.active = true;
         observer?.onSubscriptionChange?.(1);
         return result;
       },
+      onOperation: (ctx, _id, payload, _args, result) => {
+        // A subscription its resolver refuses (NOT_FOUND, UNAUTHENTICATED)
+        // gets one error result instead of a stream: not an event.
+        const record = ctx.extra.operations?.get(payload);
+        if (record) record.streaming = isAsyncIterable(result);
+        return undefined;
+      },
       onComplete: (ctx, _id, payload) => {
         const record = ctx.extra.operations?.get(payload);
-        if (record) finish(ctx.extra, payload, record);
+        if (record) finish(ctx.extra, payload, record, "completed");
       },
       onError: (ctx, _id, payload, errors) => {
         const record = ctx.extra.operations?.get(payload);
-        const formatted = format(errors, record);
-        if (record) {
-          record.errorCodes.push(...codesOf(formatted));
-          finish(ctx.extra, payload, record);
-        }
+        // No record: refused in onSubscribe, already counted and logged.
+        if (!record) return format(errors, undefined);
+        const formatted = sendErrors(errors, record);
+        finish(ctx.extra, payload, record, "failed");
         return formatted;
       },
       onNext: (ctx, _id, payload, _args, result) => {
         const record = ctx.extra.operations?.get(payload);
-        const formatted = result.errors ? format(result.errors, record) : undefined;
-        if (record) {
+        const formatted = result.errors ? sendErrors(result.errors, record) : undefined;
+        if (record && (record.operationType !== "subscription" || record.streaming)) {
           record.events += 1;
-          if (formatted) record.errorCodes.push(...codesOf(formatted));
           if (record.operationType === "subscription") observer?.onEventDelivered?.();
         }
         return formatted ? { ...result, errors: formatted } : undefined;
       },
-      context: (ctx, _id, payload) =>
-        options.createContext({
-          requestId: ctx.extra.operations?.get(payload)?.requestId ?? `ws-${randomUUID()}`,
+      context: (ctx, _id, payload) => {
+        const requestId = ctx.extra.operations?.get(payload)?.requestId ?? `ws-${randomUUID()}`;
+        return options.createContext({
+          requestId,
           viewer: ctx.extra.viewer ?? null,
           clientAddress: ctx.extra.request.socket.remoteAddress ?? "unknown",
-          logger,
-        }),
+          logger: logger.child({ requestId }),
+        });
+      },
     },
     wsServer,
     config.websocket.keepAliveMs,
@@ -263,6 +309,9 @@ export function attachWebSocketServer(options: {
     },
   };
 }
+
+const isAsyncIterable = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 
 const codesOf = (errors: readonly GraphQLFormattedError[]): string[] =>
   errors.map((error) => String(error.extensions?.code ?? "INTERNAL_SERVER_ERROR"));

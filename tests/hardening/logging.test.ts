@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
 import { api, connect, eventually, untilLive } from "../realtime/helpers.js";
 import { captureLogs, post, type LogSink } from "./ops-support.js";
+import { RawSocket } from "./wsProtocol-raw.js";
 
 type Line = Record<string, unknown>;
 const operationLines = (logs: LogSink, requestId: string) =>
@@ -113,7 +114,7 @@ describe("operation log lines (LOG_LEVEL=info)", () => {
     const [logged] = errors as [Line];
     expect(logged.level).toBe(50);
     const err = logged.err as { message: string; stack: string };
-    expect(err.message).toMatch(/TodoGone|Todo/);
+    expect(err.message).toMatch(/TodoGone|does not exist/);
     expect(err.stack).toBeTruthy();
     expect(operationLines(logs, "boom-1")[0]).toMatchObject({ outcome: "error", errorCodes: ["INTERNAL_SERVER_ERROR"] });
     expect(logs.text()).not.toContain("variable-canary-7Q2");
@@ -181,6 +182,7 @@ describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
       expect(wsLines("WsCompleted")[0]).toMatchObject({
         operationType: "subscription",
         outcome: "success",
+        end: "completed",
         errorCodes: [],
         events: completed.received.length,
         viewerId: user.user.id,
@@ -190,7 +192,10 @@ describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
     }
     await untilLogged("WsCutOff");
     expect(wsLines("WsCutOff")).toHaveLength(1);
+    // Ended by the socket closing: graphql-ws completes it as the socket goes,
+    // or the close does.
     expect(wsLines("WsCutOff")[0]).toMatchObject({ operationType: "subscription", outcome: "success", viewerId: user.user.id });
+    expect(["completed", "closed"]).toContain(wsLines("WsCutOff")[0]!.end);
     expect(wsLines("WsCutOff")[0]!.events).toBeGreaterThanOrEqual(2);
     expect(wsLines("WsCompleted")).toHaveLength(1);
   });
@@ -212,12 +217,81 @@ describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
     await untilLogged("WsInvalid");
     await untilLogged("WsDenied");
     expect(wsLines("WsInvalid")).toEqual([
-      expect.objectContaining({ operationType: "query", outcome: "error", errorCodes: ["GRAPHQL_VALIDATION_FAILED"], events: 0, viewerId: stranger.user.id }),
+      expect.objectContaining({
+        operationType: "query",
+        outcome: "error",
+        end: "refused",
+        errorCodes: ["GRAPHQL_VALIDATION_FAILED"],
+        events: 0,
+        viewerId: stranger.user.id,
+      }),
     ]);
-    // A list the viewer cannot read does not exist for them (ACCESS.md).
+    // A list the viewer cannot read does not exist for them (ACCESS.md). The
+    // refusal is the subscription's one result, not an event.
     expect(wsLines("WsDenied")).toEqual([
-      expect.objectContaining({ operationType: "subscription", outcome: "error", errorCodes: ["NOT_FOUND"], viewerId: stranger.user.id }),
+      expect.objectContaining({
+        operationType: "subscription",
+        outcome: "error",
+        errorCodes: ["NOT_FOUND"],
+        events: 0,
+        viewerId: stranger.user.id,
+      }),
     ]);
+  });
+
+  it("logs a refused operation at once, even when the client completes it in the same breath", async () => {
+    const socket = await RawSocket.open(server.wsUrl);
+    try {
+      await socket.init();
+      for (let i = 0; i < 20; i++) {
+        socket.send({ id: `r${i}`, type: "subscribe", payload: { query: `query WsRefusedAtOnce { noSuchField }` } });
+        socket.send({ id: `r${i}`, type: "complete" });
+      }
+      await untilLogged("WsRefusedAtOnce", 20);
+      expect(socket.isClosed).toBe(false);
+      for (const line of wsLines("WsRefusedAtOnce")) {
+        expect(line).toMatchObject({ outcome: "error", end: "refused", errorCodes: ["GRAPHQL_VALIDATION_FAILED"] });
+      }
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it("masks and logs a failure of a subscription's event stream, and ends the operation as failed", async () => {
+    const user = await signUp(server);
+    const owned = api(server, user.token);
+    const spaceId = await owned.createSpace();
+    const list = await owned.createList(spaceId, "Stream that breaks");
+    const connection = connect(server, user.token);
+    const prisma = server.database.prisma;
+    try {
+      const stream = connection.subscribe<{ todoChanged: { todoId: string } }>(
+        `subscription WsStreamBreaks($listId: ID!) { todoChanged(listId: $listId) { todoId } }`,
+        { listId: list.id },
+      );
+      await untilLive(stream, () => owned.createTodo(list.id, "probe"), () => true);
+      // An event whose delivery check meets a fault no code path expects:
+      // the Todo table is gone when the check reads it. The tailer's poll
+      // finds the event (nothing announces it on the bus).
+      await prisma.$executeRawUnsafe(`ALTER TABLE "Todo" RENAME TO "TodoGone"`);
+      await prisma.$executeRawUnsafe(
+        `INSERT INTO "Event" ("kind", "subject", "spaceId", "listId", "todoId", "listOwnerId", "listPrivate") VALUES ('CREATED', 'TODO', $1, $2, 'no-such-todo', $3, false)`,
+        spaceId,
+        list.id,
+        user.user.id,
+      );
+      const failure = await stream.failure();
+      expect(failure).toEqual({ code: "INTERNAL_SERVER_ERROR", message: "Something went wrong on our side." });
+    } finally {
+      await prisma.$executeRawUnsafe(`ALTER TABLE IF EXISTS "TodoGone" RENAME TO "Todo"`);
+      await connection.dispose();
+    }
+    await untilLogged("WsStreamBreaks");
+    const [line] = wsLines("WsStreamBreaks") as [Line];
+    expect(line).toMatchObject({ operationType: "subscription", outcome: "error", end: "failed", errorCodes: ["INTERNAL_SERVER_ERROR"] });
+    const unexpected = logs.lines().filter((entry) => entry.msg === "unexpected error" && entry.requestId === line.requestId);
+    expect(unexpected).toHaveLength(1);
+    expect((unexpected[0]!.err as { message: string }).message).toMatch(/TodoGone|does not exist/);
   });
 
   it("logs an unexpected error in full under the operation's request id; the client sees only INTERNAL_SERVER_ERROR", async () => {
@@ -243,7 +317,7 @@ describe("WebSocket operation log lines (LOG_LEVEL=info)", () => {
     expect(line).toMatchObject({ operationType: "mutation", outcome: "error", errorCodes: ["INTERNAL_SERVER_ERROR"] });
     const unexpected = logs.lines().filter((entry) => entry.msg === "unexpected error" && entry.requestId === line.requestId);
     expect(unexpected).toHaveLength(1);
-    expect((unexpected[0]!.err as { message: string }).message).toMatch(/TodoGone|Todo/);
+    expect((unexpected[0]!.err as { message: string }).message).toMatch(/TodoGone|does not exist/);
     expect(logs.text()).not.toContain("ws-variable-canary-5T1");
   });
 });
