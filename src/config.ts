@@ -77,6 +77,8 @@ const envSchema = z.object({
   WS_KEEPALIVE: durationMs.prefault("12s"),
   WS_CONNECTION_INIT_TIMEOUT: durationMs.prefault("3s"),
   SHUTDOWN_TIMEOUT: durationMs.prefault("10s"),
+  // Serving on, with /ready at 503, before the drain begins (for load balancers).
+  SHUTDOWN_DELAY: durationMs.prefault("0s"),
   // Operation limits (src/http/limits.ts); 0 turns a count limit off.
   LIMIT_MAX_DEPTH: nonNegativeInt.default(12),
   LIMIT_MAX_ALIASES: nonNegativeInt.default(30),
@@ -125,6 +127,8 @@ export interface Config {
   eventPollIntervalMs: number;
   websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
   shutdownTimeoutMs: number;
+  /** From the signal to the start of the drain: serving on, with /ready at 503. */
+  shutdownDelayMs: number;
   limits: {
     maxDepth: number;
     maxAliases: number;
@@ -166,6 +170,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if (isProduction && !env.JWT_SECRET) {
     throw new ConfigError("Invalid JWT_SECRET: required when NODE_ENV=production.");
   }
+  // The drain needs time of its own after the delay (a second at least).
+  if (env.SHUTDOWN_DELAY > 0 && env.SHUTDOWN_DELAY + 1000 > env.SHUTDOWN_TIMEOUT) {
+    throw new ConfigError("Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT.");
+  }
   const dataDir = path.resolve(env.DATA_DIR);
   return {
     env: env.NODE_ENV,
@@ -197,6 +205,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT,
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
+    shutdownDelayMs: env.SHUTDOWN_DELAY,
     limits: {
       maxDepth: env.LIMIT_MAX_DEPTH,
       maxAliases: env.LIMIT_MAX_ALIASES,

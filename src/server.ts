@@ -114,7 +114,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         ...limits.apolloPlugins(),
         graphqlResponseStatusPlugin(),
         // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
-        drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - 1000) }),
+        drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000) }),
         config.landingPage
           ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
           : ApolloServerPluginLandingPageDisabled(),
@@ -154,6 +154,13 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
     const close = () =>
       (closing ??= (async () => {
+        // /ready answers 503 from now on (closing is set). With a delay, the
+        // server goes on serving as usual meanwhile, so a load balancer that
+        // polls /ready takes it out of rotation before it stops accepting.
+        if (config.shutdownDelayMs > 0) {
+          logger.info({ delayMs: config.shutdownDelayMs }, "not ready; serving on until the shutdown delay ends");
+          await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+        }
         // apollo.stop() stops accepting, waits for in-flight requests (drain
         // plugin) and closes the WebSockets (drainServer above).
         await apollo.stop();

@@ -70,6 +70,28 @@ describe("readiness during a graceful stop", () => {
   });
 });
 
+describe("SHUTDOWN_DELAY", () => {
+  it("serves on as usual, with /ready at 503, for the delay after the stop begins; then stops accepting", async () => {
+    const stopping = await startTestServer({ env: { SHUTDOWN_DELAY: "1500ms" } });
+    try {
+      expect((await fetch(`${stopping.baseUrl}/ready`)).status).toBe(200);
+      let stopped = false;
+      const closed = stopping.close().then(() => (stopped = true));
+      // New connections, well inside the delay.
+      const ready = await fetch(`${stopping.baseUrl}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: "unavailable", reason: "shutting down" });
+      const query = await stopping.gql<{ __typename: string }>(`{ __typename }`);
+      expect(query.data).toEqual({ __typename: "Query" });
+      expect(stopped).toBe(false);
+      await closed;
+      await expect(fetch(`${stopping.baseUrl}/health`)).rejects.toThrow();
+    } finally {
+      await stopping.close();
+    }
+  });
+});
+
 describe("paths the server does not serve", () => {
   it.each([
     ["GET", "/"],

@@ -25,6 +25,12 @@ describe("loadConfig", () => {
     }
   });
 
+  it("takes a shutdown delay shorter than the shutdown timeout, and none by default", () => {
+    expect(loadConfig({}).shutdownDelayMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DELAY: "5s", SHUTDOWN_TIMEOUT: "30s" })).toMatchObject({ shutdownDelayMs: 5000, shutdownTimeoutMs: 30_000 });
+    expect(loadConfig({ SHUTDOWN_DELAY: "9s" }).shutdownDelayMs).toBe(9000);
+  });
+
   it("treats empty values as unset", () => {
     expect(loadConfig({ PORT: "", DATABASE_URL: "" }).database.kind).toBe("pglite");
   });
@@ -51,6 +57,9 @@ describe("loadConfig", () => {
     [{ LOG_LEVEL: "loud" }, /^Invalid LOG_LEVEL: /],
     [{ REDIS_URL: "localhost:6379" }, /^Invalid REDIS_URL: /],
     [{ RATE_LIMIT_SIGNUP_PER_ADDRESS: "5" }, /^Invalid RATE_LIMIT_SIGNUP_PER_ADDRESS: /],
+    [{ SHUTDOWN_DELAY: "soon" }, /^Invalid SHUTDOWN_DELAY: must be a duration/],
+    [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT/],
+    [{ SHUTDOWN_DELAY: "20s", SHUTDOWN_TIMEOUT: "20.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT/],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
