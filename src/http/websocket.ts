@@ -31,6 +31,8 @@ import { checkOperation } from "./websocketOperationCheck.js";
  * first operation's onComplete has run, so the id alone could mix the two up.
  */
 type OperationRecord = {
+  /** The client's id for it. */
+  id: string;
   requestId: string;
   started: number;
   operationName: string;
@@ -180,8 +182,22 @@ export function attachWebSocketServer(options: {
         clearTimeout(ctx.extra.expiryTimer);
         for (const [payload, record] of ctx.extra.operations ?? []) finish(ctx.extra, payload, record, "closed");
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: (ctx, id, payload) => {
+        const operations = (ctx.extra.operations ??= new Map());
+        // graphql-ws frees an id the moment the client completes it, before
+        // that operation has wound down, and the winding-down operation then
+        // removes the id from whichever operation holds it by then: a new one
+        // under the same id could no longer be completed by the client. So the
+        // id counts as taken until its operation has ended, and reusing it
+        // sooner is the protocol's 4409, as for a running one.
+        for (const other of operations.values()) {
+          if (other.id === id) {
+            ctx.extra.socket.close(4409, `Subscriber for ${id} already exists`);
+            return [new GraphQLError(`Subscriber for ${id} already exists.`, { extensions: { code: "BAD_REQUEST" } })];
+          }
+        }
         const record: OperationRecord = {
+          id,
           requestId: `ws-${randomUUID()}`,
           started: performance.now(),
           // Named from the document once it parses, never from the client's
@@ -193,7 +209,6 @@ export function attachWebSocketServer(options: {
           active: false,
           streaming: false,
         };
-        const operations = (ctx.extra.operations ??= new Map());
         // A refused operation ends here: graphql-ws sends its errors only if
         // the client has not completed the id meanwhile, and runs no other
         // hook for it otherwise.
@@ -203,9 +218,9 @@ export function attachWebSocketServer(options: {
           return errors; // onError formats them again for sending, uncounted
         };
         operations.set(payload, record);
-        // graphql-ws has already reserved this id in ctx.subscriptions, and drops
-        // an id the moment the client completes it, before onComplete runs: so
-        // a slot freed by a client's complete is free for its very next subscribe.
+        // graphql-ws has already reserved this id in ctx.subscriptions, and
+        // drops an id the moment the client completes it: a slot freed by a
+        // client's complete is free for its next subscribe (under a new id).
         const active = Object.keys(ctx.subscriptions).length - 1;
         if (active >= config.websocket.maxSubscriptions) {
           return refuse([
