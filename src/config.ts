@@ -92,6 +92,8 @@ const envSchema = z.object({
     .refine((v) => byteSize(v) !== undefined, "must be a size such as 100kb or 1mb")
     .default("100kb"),
   ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
+  // With batching on: operations in one request (each is also limited on its own).
+  LIMIT_MAX_BATCH_SIZE: positiveInt.default(10),
   // Rate limits on credentials (src/modules/auth/rateLimits.ts).
   RATE_LIMIT_LOGIN_PER_ACCOUNT: positiveInt.default(10),
   RATE_LIMIT_LOGIN_PER_ADDRESS: positiveInt.default(100),
@@ -141,6 +143,8 @@ export interface Config {
     /** The same in bytes: the one bound for HTTP bodies and WebSocket messages. */
     bodySizeBytes: number;
     allowBatchedRequests: boolean;
+    /** Operations in one batched HTTP request, when batching is on. */
+    maxBatchSize: number;
   };
   rateLimits: {
     loginPerAccount: number;
@@ -216,6 +220,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       bodySize: env.LIMIT_BODY_SIZE,
       bodySizeBytes: byteSize(env.LIMIT_BODY_SIZE) as number,
       allowBatchedRequests: env.ALLOW_BATCHED_REQUESTS,
+      maxBatchSize: env.LIMIT_MAX_BATCH_SIZE,
     },
     rateLimits: {
       loginPerAccount: env.RATE_LIMIT_LOGIN_PER_ACCOUNT,

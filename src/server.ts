@@ -18,6 +18,7 @@ import { openDatabase, type Database } from "./db/database.js";
 import { withQueryStats } from "./db/queryStats.js";
 import { AppError } from "./errors.js";
 import { formatError } from "./http/formatError.js";
+import { batchSizeLimit } from "./http/batchLimit.js";
 import { healthRoutes } from "./http/health.js";
 import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
 import { createOperationLimits } from "./http/limits.js";
@@ -130,6 +131,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     app.use(
       GRAPHQL_PATH,
       express.json({ limit: config.limits.bodySizeBytes }),
+      // With batching off, Apollo refuses any array (see limits.ts).
+      ...(config.limits.allowBatchedRequests ? [batchSizeLimit(config.limits.maxBatchSize)] : []),
       // Every statement this request sends is counted in its own scope.
       (_req, _res, next) => withQueryStats({ sqlStatements: 0 }, () => next()),
       expressMiddleware(apollo, {

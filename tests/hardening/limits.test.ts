@@ -193,6 +193,7 @@ describe("default limits over HTTP", () => {
       bodySize: "100kb",
       bodySizeBytes: 102_400,
       allowBatchedRequests: false,
+      maxBatchSize: 10,
     });
   });
 
@@ -372,6 +373,7 @@ describe("custom limits from the environment", () => {
       ...Object.fromEntries(Object.entries(CUSTOM).map(([name, value]) => [name, String(value)])),
       LIMIT_BODY_SIZE: "2kb",
       ALLOW_BATCHED_REQUESTS: "true",
+      LIMIT_MAX_BATCH_SIZE: "3",
     });
   });
   afterAll(async () => {
@@ -414,6 +416,20 @@ describe("custom limits from the environment", () => {
     expect(results[1]!.errors).toBeUndefined();
     expect(results[2]!.errors?.[0]).toEqual({ message: "Query depth limit of 6 exceeded, found 7.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
     expect(await spaceCount(caller)).toBe(before + 2);
+  });
+
+  it("LIMIT_MAX_BATCH_SIZE=3: an array of 3 runs, an array of 4 is refused whole and runs none", async () => {
+    const before = await spaceCount(caller);
+    const three = await post(caller, [1, 2, 3].map((i) => ({ query: rootFieldsMutation(1, `batchcap${i}`) })), "application/json");
+    expect(three.status).toBe(200);
+    expect((three.body as GraphQLResult<unknown>[]).map((result) => result.errors)).toEqual([undefined, undefined, undefined]);
+    expect(await spaceCount(caller)).toBe(before + 3);
+    const four = await post(caller, [1, 2, 3, 4].map((i) => ({ query: rootFieldsMutation(1, `batchover${i}`) })));
+    expect(four.status).toBe(400);
+    expect(four.body).toEqual({
+      errors: [{ message: "Batching limit of 3 operations per request exceeded, found 4.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }],
+    });
+    expect(await spaceCount(caller)).toBe(before + 3);
   });
 
   it("applies the same custom limits over graphql-ws", async () => {
