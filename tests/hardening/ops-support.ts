@@ -1,12 +1,8 @@
 // Small helpers for the operational tests (rate limits, metrics, logging,
-// outage, shutdown): free ports, a private redis-server, a GraphQL POST with
-// arbitrary headers, and a log sink that captures pino's JSON lines.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+// outage, shutdown): free ports, a GraphQL POST with arbitrary headers, and a
+// log sink that captures pino's JSON lines. A private redis-server is in
+// ../helpers/redis.ts.
 import { Writable } from "node:stream";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createLogger } from "../../src/logger.js";
 import type { GraphQLResult } from "../helpers/server.js";
@@ -15,57 +11,6 @@ import { freePort } from "../helpers/process.js";
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export { freePort };
-
-export interface PrivateRedis {
-  url: string;
-  /** SIGSTOP: the connection stays open but nothing answers. */
-  pause(): void;
-  /** SIGCONT after pause(). */
-  resume(): void;
-  /** Stops the server (connections are refused afterwards). */
-  stop(): Promise<void>;
-}
-
-/** A redis-server of its own on a free port, keeping nothing on disk. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  const dir = await mkdtemp(path.join(os.tmpdir(), "todo-redis-"));
-  const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-    { stdio: "ignore" },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on("error", () => undefined);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(50);
-    }
-  }
-  probe.disconnect();
-  let stopped = false;
-  return {
-    url,
-    pause: () => void child.kill("SIGSTOP"),
-    resume: () => void child.kill("SIGCONT"),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      child.kill("SIGCONT");
-      child.kill("SIGKILL");
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** POST /graphql with extra headers (x-forwarded-for, authorization, x-request-id...). */
 export async function post<Data = Record<string, unknown>>(

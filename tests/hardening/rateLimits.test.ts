@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { signUp, startTestServer, uniqueEmail, type GraphQLResult, type TestServer } from "../helpers/server.js";
-import { post, startPrivateRedis, type PrivateRedis } from "./ops-support.js";
+import { PrivateRedis } from "../helpers/redis.js";
+import { post } from "./ops-support.js";
 
 const LOG_IN = `mutation ($email: String!, $password: String!) { logIn(email: $email, password: $password) { token user { id } } }`;
 const SIGN_UP = `mutation ($input: SignUpInput!) { signUp(input: $input) { token } }`;
@@ -182,7 +183,7 @@ describe("limits shared through Redis", () => {
   let second: TestServer;
   let database: TestDatabase;
   beforeAll(async () => {
-    redis = await startPrivateRedis();
+    redis = await PrivateRedis.start();
     const env = {
       REDIS_URL: redis.url,
       TRUST_PROXY: "true",

@@ -5,7 +5,6 @@
 // graphql-ws has no "subscription is active" acknowledgement, so a test that
 // must not miss its first event calls untilLive(): it writes probe changes
 // until one of them is delivered. Every later change is then delivered too.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createClient, type Client, type FormattedExecutionResult } from "graphql-ws";
 import { Redis } from "ioredis";
 import WebSocket from "ws";
@@ -411,59 +410,4 @@ export const describeEvent = (event: SpaceEventData) =>
 
 export { freePort };
 
-/**
- * A redis-server of the test's own on a free port, keeping nothing on disk,
- * that can be killed (SIGKILL, as in a crash) and started again on the same
- * port.
- */
-export class PrivateRedis {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-
-  private constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
-    await redis.restart();
-    return redis;
-  }
-
-  /** Starts the server (again) on its port and resolves once it answers PING. */
-  async restart(): Promise<void> {
-    if (this.child) throw new Error("redis-server is already running");
-    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    });
-    this.child = child;
-    this.exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on("error", () => undefined);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await probe.connect();
-          await probe.ping();
-          return;
-        } catch (error) {
-          if (attempt >= 200 || child.exitCode !== null) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      }
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  /** SIGKILL: every connection drops, and new ones are refused until restart(). */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.child = undefined;
-    child.kill("SIGKILL");
-    await this.exited;
-  }
-}
+export { PrivateRedis } from "../helpers/redis.js";

@@ -68,7 +68,7 @@ describe.skipIf(!usePostgres)("several instances sharing PostgreSQL, woken throu
     await Promise.all(connections.map((connection) => connection.dispose()));
     for (const server of [a, b, c]) await server?.close();
     await shared?.drop();
-    await redis?.kill();
+    await redis?.stop();
   });
 
   /**
