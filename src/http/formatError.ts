@@ -33,14 +33,26 @@ function fromAppError(error: AppError, formatted: GraphQLFormattedError): GraphQ
   };
 }
 
-/** The AppError an error stands for, when it is one the client may see as is. */
-function knownError(error: unknown): AppError | undefined {
-  // Apollo wraps errors thrown outside resolvers (the context function) too.
+/** The errors an error wraps, outermost first (GraphQLError.originalError, a few levels). */
+function* wrapped(error: unknown): Generator<Error> {
   for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; depth++) {
-    if (current instanceof AppError) return current;
+    yield current;
     current = (current as { originalError?: unknown }).originalError;
   }
-  return translatePrismaError(unwrapResolverError(error));
+}
+
+/** The AppError an error stands for, when it is one the client may see as is. */
+function knownError(error: unknown): AppError | undefined {
+  // Apollo wraps errors thrown outside resolvers (the context function) too,
+  // and graphql-ws wraps what a subscription's stream throws without a path
+  // (a database outage during a delivery check must still read as one).
+  for (const current of wrapped(error)) if (current instanceof AppError) return current;
+  const unwrapped = unwrapResolverError(error);
+  for (const current of [unwrapped, ...wrapped(error)]) {
+    const translated = translatePrismaError(current);
+    if (translated) return translated;
+  }
+  return undefined;
 }
 
 /**
