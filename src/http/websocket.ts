@@ -213,9 +213,9 @@ export function attachWebSocketServer(options: {
         // the client has not completed the id meanwhile, and runs no other
         // hook for it otherwise.
         const refuse = (errors: GraphQLError[]) => {
-          sendErrors(errors, record);
+          for (const code of codesOf(format(errors, record))) record.errorCodes.add(code);
           finish(ctx.extra, payload, record, "refused");
-          return errors; // onError formats them again for sending, uncounted
+          return errors; // formatted again in onError, and counted there if sent
         };
         operations.set(payload, record);
         // graphql-ws has already reserved this id in ctx.subscriptions, and
@@ -249,14 +249,16 @@ export function attachWebSocketServer(options: {
       },
       onComplete: (ctx, _id, payload) => {
         const record = ctx.extra.operations?.get(payload);
-        if (record) finish(ctx.extra, payload, record, "completed");
+        // A closing socket ends its streams through here before onClose runs.
+        const socket = ctx.extra.socket;
+        if (record) finish(ctx.extra, payload, record, socket.readyState === socket.OPEN ? "completed" : "closed");
       },
       onError: (ctx, _id, payload, errors) => {
         const record = ctx.extra.operations?.get(payload);
-        // No record: refused in onSubscribe, already counted and logged.
-        if (!record) return format(errors, undefined);
+        // graphql-ws calls this only to send the errors: they count now.
         const formatted = sendErrors(errors, record);
-        finish(ctx.extra, payload, record, "failed");
+        // No record: refused in onSubscribe, and logged there.
+        if (record) finish(ctx.extra, payload, record, "failed");
         return formatted;
       },
       onNext: (ctx, _id, payload, _args, result) => {
