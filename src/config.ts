@@ -129,7 +129,7 @@ export interface Config {
   eventPollIntervalMs: number;
   websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
   shutdownTimeoutMs: number;
-  /** From the signal to the start of the drain: serving on, with /ready at 503. */
+  /** From the signal to the start of the drain: serving on, with /ready at 503 (≤ timeout − 2 s). */
   shutdownDelayMs: number;
   limits: {
     maxDepth: number;
@@ -174,9 +174,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if (isProduction && !env.JWT_SECRET) {
     throw new ConfigError("Invalid JWT_SECRET: required when NODE_ENV=production.");
   }
-  // The drain needs time of its own after the delay (a second at least).
-  if (env.SHUTDOWN_DELAY > 0 && env.SHUTDOWN_DELAY + 1000 > env.SHUTDOWN_TIMEOUT) {
-    throw new ConfigError("Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT.");
+  // The drain needs time of its own after the delay: it cuts what is left a
+  // second before SHUTDOWN_TIMEOUT, and gets at least a second before that.
+  if (env.SHUTDOWN_DELAY > 0 && env.SHUTDOWN_DELAY + 2000 > env.SHUTDOWN_TIMEOUT) {
+    throw new ConfigError("Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT.");
   }
   const dataDir = path.resolve(env.DATA_DIR);
   return {

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startServer } from "./server.js";
+import { timerDelay } from "./timers.js";
 
 async function main(): Promise<void> {
   let config;
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     setTimeout(() => {
       logger.error("shutdown timed out; exiting");
       process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
+    }, timerDelay(config.shutdownTimeoutMs)).unref();
     server.close().then(
       () => {
         logger.info({ durationMs: Math.round(performance.now() - signalledAt) }, "shutdown complete");

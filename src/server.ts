@@ -35,6 +35,7 @@ import { createAuthService } from "./modules/auth/service.js";
 import { bearerToken, createTokenService, resolveJwtSecret, type TokenService } from "./modules/auth/tokens.js";
 import { createRealtime } from "./realtime/index.js";
 import { loadTypeDefs, resolvers } from "./schema.js";
+import { timerDelay } from "./timers.js";
 
 export const GRAPHQL_PATH = "/graphql";
 
@@ -162,7 +163,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         // polls /ready takes it out of rotation before it stops accepting.
         if (config.shutdownDelayMs > 0) {
           logger.info({ delayMs: config.shutdownDelayMs }, "not ready; serving on until the shutdown delay ends");
-          await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+          await new Promise((resolve) => setTimeout(resolve, timerDelay(config.shutdownDelayMs)));
         }
         // apollo.stop() stops accepting, waits for in-flight requests (drain
         // plugin) and closes the WebSockets (drainServer above).

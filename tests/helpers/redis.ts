@@ -23,7 +23,12 @@ export class PrivateRedis {
 
   static async start(): Promise<PrivateRedis> {
     const redis = new PrivateRedis(await freePort(), await mkdtemp(path.join(os.tmpdir(), "todo-redis-")));
-    await redis.restart();
+    try {
+      await redis.restart();
+    } catch (error) {
+      await redis.stop();
+      throw error;
+    }
     return redis;
   }
 
@@ -36,7 +41,14 @@ export class PrivateRedis {
       { stdio: "ignore" },
     );
     this.child = child;
-    this.exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    // A missing binary is an "error" event (and no "exit"): an unhandled one
+    // would take the test worker down instead of failing this call.
+    let spawnError: Error | undefined;
+    child.once("error", (error) => (spawnError = error));
+    this.exited = new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.once("error", () => resolve());
+    });
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on("error", () => undefined);
     try {
@@ -47,10 +59,14 @@ export class PrivateRedis {
           await probe.ping();
           return;
         } catch (error) {
+          if (spawnError) throw new Error(`redis-server could not start: ${spawnError.message}`);
           if (Date.now() > deadline || child.exitCode !== null) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       }
+    } catch (error) {
+      await this.kill(); // so a later restart() can try again
+      throw error;
     } finally {
       probe.disconnect();
     }

@@ -28,7 +28,7 @@ describe("loadConfig", () => {
   it("takes a shutdown delay shorter than the shutdown timeout, and none by default", () => {
     expect(loadConfig({}).shutdownDelayMs).toBe(0);
     expect(loadConfig({ SHUTDOWN_DELAY: "5s", SHUTDOWN_TIMEOUT: "30s" })).toMatchObject({ shutdownDelayMs: 5000, shutdownTimeoutMs: 30_000 });
-    expect(loadConfig({ SHUTDOWN_DELAY: "9s" }).shutdownDelayMs).toBe(9000);
+    expect(loadConfig({ SHUTDOWN_DELAY: "8s" }).shutdownDelayMs).toBe(8000);
   });
 
   it("treats empty values as unset", () => {
@@ -58,8 +58,8 @@ describe("loadConfig", () => {
     [{ REDIS_URL: "localhost:6379" }, /^Invalid REDIS_URL: /],
     [{ RATE_LIMIT_SIGNUP_PER_ADDRESS: "5" }, /^Invalid RATE_LIMIT_SIGNUP_PER_ADDRESS: /],
     [{ SHUTDOWN_DELAY: "soon" }, /^Invalid SHUTDOWN_DELAY: must be a duration/],
-    [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT/],
-    [{ SHUTDOWN_DELAY: "20s", SHUTDOWN_TIMEOUT: "20.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 1s shorter than SHUTDOWN_TIMEOUT/],
+    [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
+    [{ SHUTDOWN_DELAY: "8.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
