@@ -105,6 +105,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
     const apollo = new ApolloServer<GraphQLContext>({
       schema,
+      // main.ts owns SIGTERM/SIGINT. Apollo's own handlers (installed unless
+      // NODE_ENV=test) would start a second stop(), and an apollo.stop() that
+      // joins one already running never returns in Apollo Server 5: close()
+      // would hang, the database never close, and the process end by timeout.
+      stopOnTerminationSignals: false,
       introspection: config.introspection,
       allowBatchedHttpRequests: config.limits.allowBatchedRequests,
       includeStacktraceInErrorResponses: false,

@@ -41,7 +41,9 @@ export function serverProcesses() {
   async function launch(env: Record<string, string>, waitForReady = true): Promise<ServerProcess> {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: "test", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+      // NODE_ENV as operators set it (not "test", which libraries treat
+      // differently: Apollo, for one, installs no signal handlers then).
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: "development", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);

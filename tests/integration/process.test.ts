@@ -44,8 +44,11 @@ describe("start-up configuration", () => {
 });
 
 describe("graceful shutdown", () => {
-  it("finishes a request in flight, closes WebSockets with 1001 and exits 0 within 10 s", async () => {
-    const env = await serverEnv();
+  it.each([
+    ["development", {}],
+    ["production", { JWT_SECRET: "a-production-secret-of-at-least-32-chars" }],
+  ])("NODE_ENV=%s: finishes a request in flight, closes WebSockets with 1001 and exits 0 within 10 s", async (mode, extra) => {
+    const env = { ...(await serverEnv()), NODE_ENV: mode, ...extra };
     const started = await launch(env);
 
     const closeCode = new Promise<number>((resolve) => {
