@@ -37,9 +37,14 @@ export function serverProcesses() {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
-  /** Starts the server with `env`; unless told not to, waits for "server ready". */
-  async function launch(env: Record<string, string>, waitForReady = true): Promise<ServerProcess> {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  /**
+   * Starts the server with `env`; unless told not to, waits for "server ready".
+   * `via: "npm start"` runs it through npm, as the README says, so signals go
+   * to npm first.
+   */
+  async function launch(env: Record<string, string>, waitForReady = true, via: "node" | "npm start" = "node"): Promise<ServerProcess> {
+    const [command, args] = via === "node" ? [process.execPath, ["--import", "tsx", "src/main.ts"]] : ["npm", ["start", "--silent"]];
+    const child = spawn(command, args, {
       cwd: ROOT,
       // NODE_ENV as operators set it (not "test", which libraries treat
       // differently: Apollo, for one, installs no signal handlers then).

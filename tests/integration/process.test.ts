@@ -44,6 +44,18 @@ describe("start-up configuration", () => {
 });
 
 describe("graceful shutdown", () => {
+  it("npm start: SIGTERM to npm itself (what a container runtime sends) stops the server gracefully", async () => {
+    const env = await serverEnv();
+    const started = await launch(env, true, "npm start");
+    const health = `http://127.0.0.1:${env.PORT}/health`;
+    expect((await fetch(health)).status).toBe(200);
+    started.child.kill("SIGTERM");
+    expect(await started.exit).toBe(0);
+    expect(started.output()).toContain("shutdown complete");
+    // Nothing left behind holding the port.
+    await expect(fetch(health)).rejects.toThrow();
+  });
+
   it.each([
     ["development", {}],
     ["production", { JWT_SECRET: "a-production-secret-of-at-least-32-chars" }],
