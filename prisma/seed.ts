@@ -6,7 +6,7 @@
 // running on the embedded database first, as PGlite serves one process.
 import { loadConfig } from "../src/config.js";
 import { openDatabase, type RawPrismaClient } from "../src/db/database.js";
-import { hashPassword } from "../src/modules/auth/passwords.js";
+import { hashPassword, verifyPassword } from "../src/modules/auth/passwords.js";
 
 const DEMO_PASSWORD = "demo-password-1";
 
@@ -24,9 +24,11 @@ const LISTS = [
   { title: "Alice's secret list", private: true, owner: "alice@example.com", todos: ["Birthday present for Bob"] },
 ] as const;
 
-async function seed(prisma: RawPrismaClient): Promise<void> {
+/** Emails of demo users that were already registered with another password (left unchanged). */
+async function seed(prisma: RawPrismaClient): Promise<Set<string>> {
   const passwordHash = await hashPassword(DEMO_PASSWORD);
   const userIds = new Map<string, string>();
+  const otherPassword = new Set<string>();
   for (const user of USERS) {
     const row = await prisma.user.upsert({
       where: { email: user.email },
@@ -34,6 +36,11 @@ async function seed(prisma: RawPrismaClient): Promise<void> {
       create: { ...user, passwordHash },
     });
     userIds.set(user.email, row.id);
+    // Someone signed up with this email before the seed ran: their password
+    // is theirs, and the printed one would not work for them.
+    if (row.passwordHash !== passwordHash && !(await verifyPassword(row.passwordHash, DEMO_PASSWORD))) {
+      otherPassword.add(user.email);
+    }
   }
   const idOf = (email: string) => userIds.get(email) as string;
 
@@ -65,14 +72,16 @@ async function seed(prisma: RawPrismaClient): Promise<void> {
       });
     }
   }
+  return otherPassword;
 }
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const database = await openDatabase(config.database);
+  let otherPassword: Set<string>;
   try {
     await database.migrate();
-    await seed(database.prisma);
+    otherPassword = await seed(database.prisma);
   } finally {
     await database.close();
   }
@@ -80,7 +89,12 @@ async function main(): Promise<void> {
     [
       `Seeded the ${database.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL database"}.`,
       `Space: "${SPACE.name}" (slug ${SPACE.slug}). Demo users, all with the password ${DEMO_PASSWORD}:`,
-      ...USERS.map((user) => `  ${user.email}${user.email === "alice@example.com" ? " (space admin)" : ""}`),
+      ...USERS.map(
+        (user) =>
+          `  ${user.email}${user.email === "alice@example.com" ? " (space admin)" : ""}${
+            otherPassword.has(user.email) ? " (registered before the seed ran: its own password, unchanged)" : ""
+          }`,
+      ),
       "",
     ].join("\n"),
   );

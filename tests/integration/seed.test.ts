@@ -67,4 +67,33 @@ describe("npm run seed", () => {
     expect(space.lists.totalCount).toBe(3);
     expect(space.lists.nodes.reduce((sum, list) => sum + list.todos.totalCount, 0)).toBe(6);
   });
+
+  it("says so when a demo email was registered before it ran, and leaves that account's password alone", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-seed-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const database = usePostgres ? await createTestDatabase() : undefined;
+    if (database) cleanups.push(() => database.drop());
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATA_DIR: dataDir,
+      ...(database?.url ? { DATABASE_URL: database.url } : {}),
+    };
+    const config = loadConfig({ ...env, NODE_ENV: "test", HOST: "127.0.0.1", PORT: "0", JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "silent" });
+    const logInAsBob = async (url: string, password: string) =>
+      (await postGraphQL<{ logIn: { token: string } }>(url, `mutation ($password: String!) { logIn(email: "bob@example.com", password: $password) { token } }`, { password })).data?.logIn.token;
+
+    const before = await startServer(config);
+    const signedUp = await postGraphQL(before.url, `mutation { signUp(input: { email: "bob@example.com", password: "bobs-own-password", name: "Bob" }) { token } }`);
+    expect(signedUp.errors).toBeUndefined();
+    await before.close();
+
+    const seeded = await run(process.execPath, ["--import", "tsx", "prisma/seed.ts"], { cwd: ROOT, env });
+    expect(seeded.stdout).toMatch(/bob@example\.com \(registered before the seed ran: its own password, unchanged\)/);
+    expect(seeded.stdout).not.toMatch(/alice@example\.com.*registered before/);
+
+    const after = await startServer(config);
+    cleanups.push(() => after.close());
+    expect(await logInAsBob(after.url, "bobs-own-password")).toBeTruthy();
+  });
 });
