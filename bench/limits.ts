@@ -172,7 +172,7 @@ async function timedRequest(url: string, body: string, token: string): Promise<n
 
 function documentBench(): { tokens: number; cost: string; on: Stats; off: Stats } {
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-  const on = createOperationLimits(loadConfig({ NODE_ENV: "production", JWT_SECRET }).limits, { hideFieldSuggestions: true });
+  const on = createOperationLimits(loadConfig({ NODE_ENV: "production", JWT_SECRET }).limits, { introspection: false });
   const source = largeLegalDocument();
   const rulesOn = [...specifiedRules, ...on.validationRules];
 
@@ -186,7 +186,7 @@ function documentBench(): { tokens: number; cost: string; on: Stats; off: Stats 
   const lexer = new Lexer(new Source(source));
   let tokens = 0;
   while (lexer.advance().kind !== TokenKind.EOF) tokens++;
-  const costOf = createOperationLimits({ ...loadConfig({ NODE_ENV: "production", JWT_SECRET }).limits, maxCost: 1 }, { hideFieldSuggestions: true }).costError(
+  const costOf = createOperationLimits({ ...loadConfig({ NODE_ENV: "production", JWT_SECRET }).limits, maxCost: 1 }, { introspection: false }).costError(
     schema,
     checked,
     "Large",

@@ -203,7 +203,7 @@ async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecr
   const logger = createLogger(config);
   const tokens = createTokenService(new TextEncoder().encode(jwtSecret), config.jwt.ttlMs);
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-  const limits = createOperationLimits(config.limits, { hideFieldSuggestions: !config.introspection });
+  const limits = createOperationLimits(config.limits, { introspection: config.introspection });
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: false,

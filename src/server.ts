@@ -10,6 +10,7 @@ import {
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { makeExecutableSchema } from "@graphql-tools/schema";
+import type { GraphQLFormattedError } from "graphql";
 import express from "express";
 import { Redis } from "ioredis";
 import type { Config } from "./config.js";
@@ -18,6 +19,7 @@ import { openDatabase, type Database } from "./db/database.js";
 import { withQueryStats } from "./db/queryStats.js";
 import { AppError } from "./errors.js";
 import { formatError } from "./http/formatError.js";
+import { withoutSuggestions } from "./http/schemaVisibility.js";
 import { batchSizeLimit } from "./http/batchLimit.js";
 import { healthRoutes } from "./http/health.js";
 import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
@@ -84,7 +86,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     let closing: Promise<void> | undefined;
 
     const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-    const limits = createOperationLimits(config.limits, { hideFieldSuggestions: !config.introspection });
+    const limits = createOperationLimits(config.limits, { introspection: config.introspection });
+    // What clients see of an error, on both transports: formatError's
+    // translation and masking, and no schema hints when introspection is off.
+    const clientError = (formatted: GraphQLFormattedError, error: unknown) =>
+      config.introspection ? formatError(formatted, error) : withoutSuggestions(formatError(formatted, error));
     const app = express();
     app.disable("x-powered-by");
     // One trusted hop: req.ip is the address our proxy saw (the last
@@ -100,6 +106,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       createContext,
       logger,
       limits,
+      formatError: clientError,
       observer: metrics.webSockets,
     });
 
@@ -110,10 +117,12 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       // joins one already running never returns in Apollo Server 5: close()
       // would hang, the database never close, and the process end by timeout.
       stopOnTerminationSignals: false,
-      introspection: config.introspection,
+      // Introspection is refused by a validation rule of ours (limits.ts), the
+      // same over HTTP and WebSocket; Apollo's flag would add a second one.
+      introspection: true,
       allowBatchedHttpRequests: config.limits.allowBatchedRequests,
       includeStacktraceInErrorResponses: false,
-      formatError,
+      formatError: clientError,
       parseOptions: limits.parseOptions,
       validationRules: limits.validationRules,
       documentStore: new DocumentCache(),

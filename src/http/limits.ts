@@ -11,7 +11,9 @@
 //   root fields a small validation rule here (Armor has none).
 //   cost        cost.ts, checked once the variables are known.
 //
-// The body size limit and batching are HTTP matters: see server.ts.
+// The body size limit and batching are HTTP matters: see server.ts. With
+// introspection off, the validation rules here also carry the introspection
+// ban of schemaVisibility.ts, so both transports apply it.
 import { HeaderMap, type ApolloServerPlugin } from "@apollo/server";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import {
@@ -33,6 +35,7 @@ import {
 } from "graphql";
 import type { Config } from "../config.js";
 import { operationCost } from "./cost.js";
+import { noIntrospectionRule } from "./schemaVisibility.js";
 
 export type LimitSettings = Config["limits"];
 
@@ -66,10 +69,7 @@ const armorLimit = (n: number) => ({
   onReject: [reportCleanly],
 });
 
-export function createOperationLimits(
-  settings: LimitSettings,
-  options: { hideFieldSuggestions: boolean },
-): OperationLimits {
+export function createOperationLimits(settings: LimitSettings, options: { introspection: boolean }): OperationLimits {
   const armor = new ApolloArmor({
     maxDepth: { ...armorLimit(settings.maxDepth), flattenFragments: true, ignoreIntrospection: true },
     maxAliases: armorLimit(settings.maxAliases),
@@ -79,11 +79,13 @@ export function createOperationLimits(
     maxTokens: { enabled: false },
     // Armor's cost rule ignores variables and schema defaults: cost.ts.
     costLimit: { enabled: false },
-    // Without introspection, "Did you mean ...?" would still reveal the schema.
-    blockFieldSuggestion: { enabled: options.hideFieldSuggestions },
+    // Armor's hides field suggestions over HTTP only, and not enum or
+    // fragment hints: schemaVisibility.ts does it for both transports.
+    blockFieldSuggestion: { enabled: false },
   }).protect();
 
   const validationRules = [...armor.validationRules];
+  if (!options.introspection) validationRules.push(noIntrospectionRule);
   if (settings.maxRootFields > 0) validationRules.push(maxRootFieldsRule(settings.maxRootFields));
 
   const costError: OperationLimits["costError"] = (schema, document, operationName, variables) => {

@@ -20,7 +20,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { timerDelay } from "../timers.js";
-import { formatError, isUnexpectedError } from "./formatError.js";
+import { isUnexpectedError } from "./formatError.js";
 import type { OperationLimits } from "./limits.js";
 import { checkOperation } from "./websocketOperationCheck.js";
 
@@ -96,6 +96,8 @@ export function attachWebSocketServer(options: {
   createContext: ContextFactory;
   logger: Logger;
   limits: OperationLimits;
+  /** What the client sees of an error (formatError, and whatever the server adds). */
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   observer?: WebSocketObserver;
 }) {
   const { config, tokens, logger, observer } = options;
@@ -118,7 +120,7 @@ export function attachWebSocketServer(options: {
       if (isUnexpectedError(formatted, error)) {
         logger.error({ requestId: record?.requestId ?? null, err: error.originalError ?? error, path: error.path }, "unexpected error");
       }
-      return formatError(formatted, error);
+      return options.formatError(formatted, error);
     });
 
   /** Ends an operation once: its gauge slot, its metrics, its log line. */

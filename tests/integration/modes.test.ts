@@ -2,6 +2,7 @@
 // that is on in both: the Sandbox landing page and introspection are for
 // development; production hides the schema unless INTROSPECTION=true.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RawSocket } from "../hardening/wsProtocol-raw.js";
 import { errorCode, startTestServer, type TestServer } from "../helpers/server.js";
 
 const INTROSPECTION_QUERY = `{ __schema { queryType { name } } }`;
@@ -47,6 +48,53 @@ describe("production", () => {
     const typo = await production.gql(`{ mee { id } }`);
     expect(errorCode(typo)).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(JSON.stringify(typo.errors)).not.toMatch(/Did you mean/);
+  });
+
+  it("refuses introspection and hides every schema hint over WebSocket too", async () => {
+    const socket = await RawSocket.open(production.wsUrl);
+    try {
+      await socket.init();
+      for (const [index, query] of [INTROSPECTION_QUERY, `{ __type(name: "Query") { name } }`, `{ me { id } a: __schema { types { name } } }`].entries()) {
+        expect(await socket.operation(`intro${index}`, query), query).toEqual({
+          errors: [{ message: "Introspection is disabled on this server.", locations: expect.any(Array), extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }],
+        });
+      }
+      expect((await socket.operation("typename", "{ __typename }")).data).toEqual({ __typename: "Query" });
+      const typo = await socket.operation("typo", "{ mee { id } }");
+      expect(typo.errors?.[0]?.message).toBe('Cannot query field "mee" on type "Query".');
+      expect(JSON.stringify(await socket.operation("enum", `mutation { updateSpaceMember(id: "x", role: ADMN) { id } }`))).not.toMatch(/Did you mean|ADMIN/);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it("hides enum, argument and field hints over HTTP, with the same introspection message", async () => {
+    const introspection = await production.gql(INTROSPECTION_QUERY);
+    expect(introspection.errors?.[0]?.message).toBe("Introspection is disabled on this server.");
+    expect(introspection.errors).toHaveLength(1);
+    for (const query of [
+      `mutation { updateSpaceMember(id: "x", role: ADMN) { id } }`,
+      `mutation ($role: SpaceRole!) { updateSpaceMember(id: "x", role: $role) { id } }`,
+      `{ spaces(frist: 2) { totalCount } }`,
+      `{ me { emial } }`,
+    ]) {
+      const result = await production.gql(query, { role: "ADMN" });
+      expect(result.errors?.length, query).toBeGreaterThan(0);
+      expect(JSON.stringify(result.errors), query).not.toMatch(/Did you mean|ADMIN|"first"|"email"/);
+    }
+    // Development keeps the hints: they help while building a client.
+    const hinted = await development.gql(`{ me { emial } }`);
+    expect(hinted.errors?.[0]?.message).toMatch(/Did you mean "email"\?/);
+  });
+
+  it("answers introspection when INTROSPECTION=true, over WebSocket too", async () => {
+    const socket = await RawSocket.open(productionWithIntrospection.wsUrl);
+    try {
+      await socket.init();
+      expect((await socket.operation("intro", INTROSPECTION_QUERY)).data).toEqual({ __schema: { queryType: { name: "Query" } } });
+    } finally {
+      await socket.close();
+    }
   });
 
   it("answers introspection when INTROSPECTION=true", async () => {
