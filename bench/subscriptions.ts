@@ -328,7 +328,8 @@ async function main(): Promise<void> {
   const steps = [1, ...levels.filter((n) => n > 1)];
   const most = steps.at(-1)!;
 
-  const database = await createBenchDatabase("bench_subs");
+  // Its own signal handling (below) stops the clients first, then drops it.
+  const database = await createBenchDatabase("bench_subs", { dropOnSignal: false });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-subs-"));
   let server: RunningServer | undefined;
   let children: Children | undefined;

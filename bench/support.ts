@@ -12,8 +12,12 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates `<prefix>_<random>` on the admin server; drop() removes it. */
-export async function createBenchDatabase(prefix: string): Promise<BenchDatabase> {
+/**
+ * Creates `<prefix>_<random>` on the admin server; drop() removes it. Unless
+ * the benchmark handles signals itself (`dropOnSignal: false`), Ctrl-C or a
+ * SIGTERM drops it too before the process exits.
+ */
+export async function createBenchDatabase(prefix: string, options: { dropOnSignal?: boolean } = {}): Promise<BenchDatabase> {
   const name = `${prefix}_${randomBytes(5).toString("hex")}`;
   // One admin connection, held for the whole run, creates and drops the
   // database: dropping never waits for a free connection on a busy server.
@@ -21,19 +25,30 @@ export async function createBenchDatabase(prefix: string): Promise<BenchDatabase
   admin.on("error", () => undefined);
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
+  console.error(`${prefix}: working in a fresh database ${name}, dropped at the end (seeding can take a while)`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.toString(),
-    async drop() {
+  let dropped: Promise<void> | undefined;
+  const drop = () =>
+    (dropped ??= (async () => {
       try {
         await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await admin.end();
       }
-    },
-  };
+    })());
+  if (options.dropOnSignal !== false) {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        console.error(`${prefix}: ${signal}, dropping ${name}`);
+        drop().then(
+          () => process.exit(130),
+          () => process.exit(1),
+        );
+      });
+    }
+  }
+  return { name, url: url.toString(), drop };
 }
 
 /** An integer option; `value` unset or empty gives the fallback. */
