@@ -9,6 +9,7 @@
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import type { Logger } from "../logger.js";
+import { recurringFailure } from "../recurringFailure.js";
 
 export interface EventBus {
   /** Announce that events up to `lastId` are committed. */
@@ -48,7 +49,9 @@ export function createRedisBus(url: string, logger: Logger): EventBus {
   const publisher = new Redis(url, options);
   const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
   for (const [name, client] of [["publisher", publisher], ["subscriber", subscriber]] as const) {
-    client.on("error", (error: Error) => logger.warn({ err: error.message, client: name }, "redis error"));
+    const failures = recurringFailure(logger, "redis connection", { client: name });
+    client.on("error", (error: Error) => failures.failed(error.message));
+    client.on("ready", () => failures.recovered());
   }
   subscriber.subscribe(CHANNEL).catch((error: Error) => logger.warn({ err: error.message }, "redis subscribe failed"));
   subscriber.on("message", (_channel: string, message: string) => {

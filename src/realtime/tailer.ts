@@ -12,6 +12,7 @@ import type { Logger } from "../logger.js";
 import type { EventBus } from "./bus.js";
 import type { ChangeEvent } from "./events.js";
 import { toChangeEvent } from "./eventLog.js";
+import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { timerDelay } from "../timers.js";
 
 export interface EventFilter {
@@ -53,13 +54,16 @@ export class EventTailer {
   private stopped = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribeBus: (() => void) | undefined;
+  private readonly readFailures: RecurringFailure;
 
   constructor(
     private readonly prisma: RawPrismaClient,
     private readonly bus: EventBus,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly pollIntervalMs: number,
-  ) {}
+  ) {
+    this.readFailures = recurringFailure(logger, "event log read");
+  }
 
   async start(): Promise<void> {
     this.lastSeenId = await this.newestId();
@@ -124,7 +128,10 @@ export class EventTailer {
       return;
     }
     this.reading = this.readNew()
-      .catch((error: unknown) => this.logger.warn({ err: error }, "event log read failed; retrying on next wake"))
+      .then(
+        () => this.readFailures.recovered(),
+        (error: unknown) => this.readFailures.failed(error),
+      )
       .finally(() => {
         this.reading = undefined;
         if (this.readAgain) {

@@ -23,6 +23,7 @@ import {
   type SpaceActivity,
   type TodoChanged,
 } from "./helpers.js";
+import { captureLogs, type LogSink } from "../hardening/ops-support.js";
 
 // PGlite is an in-process, single-connection database: two server instances
 // cannot share one, so scale-out only exists (and is only tested) on PostgreSQL.
@@ -46,11 +47,14 @@ describe.skipIf(!usePostgres)("several instances sharing PostgreSQL, woken throu
   let listId: string;
   let probeId: string;
 
+  let logsOfA: LogSink;
+
   beforeAll(async () => {
     redis = await PrivateRedis.start();
     shared = await createTestDatabase();
     const slow = { REDIS_URL: redis.url, EVENT_POLL_INTERVAL: "1h" };
-    a = await startTestServer({ database: shared, env: slow });
+    logsOfA = captureLogs("debug");
+    a = await startTestServer({ database: shared, env: slow, logger: logsOfA.logger });
     b = await startTestServer({ database: shared, env: slow });
     c = await startTestServer({ database: shared, env: { REDIS_URL: redis.url, EVENT_POLL_INTERVAL: "1s" } });
 
@@ -146,6 +150,14 @@ describe.skipIf(!usePostgres)("several instances sharing PostgreSQL, woken throu
       }
     }
     expect(after, "B never heard from A through the restarted Redis").toBeDefined();
+    // A's log: each Redis client's outage is one warning however many
+    // reconnect attempts failed (the rest at debug), and one line when it is back.
+    const redisLines = logsOfA.lines().filter((line) => String(line.msg).startsWith("redis connection"));
+    for (const client of ["publisher", "subscriber", "rate limits"]) {
+      const mine = redisLines.filter((line) => line.client === client);
+      expect(mine.filter((line) => line.level === 40), client).toHaveLength(1);
+      expect(mine.filter((line) => line.level === 30 && line.msg === "redis connection recovered"), client).toHaveLength(1);
+    }
     // Rows as they are at delivery: the creation shows the later title.
     expect(titles(caughtUp)).toEqual([
       "CREATED:During the outage, renamed on C",
