@@ -17,6 +17,7 @@ import type { Config } from "../config.js";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { applyMigrations, type MigrationConnection, type MigrationResult } from "./migrate.js";
 import { countingAdapterFactory } from "./queryStats.js";
+import { lockDataDir } from "./dataDirLock.js";
 
 export type RawPrismaClient = PrismaClient;
 
@@ -37,8 +38,15 @@ interface Driver {
 
 async function openPGlite(dataDir: string | undefined): Promise<Driver> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir ? { dataDir } : {});
-  await pglite.waitReady;
+  const unlock = dataDir ? await lockDataDir(dataDir) : async () => undefined;
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(dataDir ? { dataDir } : {});
+    await pglite.waitReady;
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
   return {
     adapter: new PrismaPGlite(pglite),
     migrate: () =>
@@ -48,7 +56,13 @@ async function openPGlite(dataDir: string | undefined): Promise<Driver> {
         },
         query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
       }),
-    close: () => pglite.close(),
+    close: async () => {
+      try {
+        await pglite.close();
+      } finally {
+        await unlock();
+      }
+    },
   };
 }
 
@@ -131,6 +145,7 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
       ? await openPGlite(database.dataDir)
       : openPostgres(database.url, database.poolMax, database.connectTimeoutMs, database.queryTimeoutMs);
   const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter) });
+  let closed: Promise<void> | undefined;
   return {
     kind: database.kind,
     prisma,
@@ -138,9 +153,11 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
     ping: async () => {
       await prisma.$queryRawUnsafe("SELECT 1");
     },
-    close: async () => {
-      await prisma.$disconnect();
-      await driver.close();
-    },
+    // Once, however often it is called (a failed start and a shutdown may both).
+    close: () =>
+      (closed ??= (async () => {
+        await prisma.$disconnect();
+        await driver.close();
+      })()),
   };
 }
