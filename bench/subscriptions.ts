@@ -317,6 +317,9 @@ function settledRssMb(): number {
   return rssMb();
 }
 
+/** The signal that stopped the run, if one did. */
+let interrupted: NodeJS.Signals | undefined;
+
 async function main(): Promise<void> {
   const operation = (process.env.BENCH_OPERATION ?? "spaceActivity") as Operation;
   if (!(operation in QUERIES)) throw new Error(`BENCH_OPERATION must be spaceActivity or todoChanged, not ${operation}`);
@@ -374,6 +377,7 @@ async function main(): Promise<void> {
     // Ctrl-C or a kill: stop the clients, then let the finally below drop the database.
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       process.once(signal, () => {
+        interrupted = signal;
         console.error(`bench:subscriptions: ${signal}, cleaning up`);
         child.kill();
       });
@@ -466,7 +470,9 @@ if (process.argv.includes("--clients")) {
   await runClients();
 } else {
   await main().catch((error: unknown) => {
-    console.error(error);
+    // Stopped by a signal: the clients were killed on purpose, not a failure to show.
+    if (interrupted) console.error(`bench:subscriptions: stopped by ${interrupted}; its database was dropped`);
+    else console.error(error);
     process.exitCode = 1;
   });
 }
