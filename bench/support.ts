@@ -42,7 +42,7 @@ export async function createBenchDatabase(prefix: string, options: { dropOnSigna
       process.once(signal, () => {
         console.error(`${prefix}: ${signal}, dropping ${name}`);
         drop().then(
-          () => process.exit(130),
+          () => process.exit(signal === "SIGINT" ? 130 : 143),
           () => process.exit(1),
         );
       });

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `Seeded the ${database.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL database"}.`,
-      `Space: "${SPACE.name}" (slug ${SPACE.slug}). Demo users, all with the password ${DEMO_PASSWORD}:`,
+      `Space: "${SPACE.name}" (slug ${SPACE.slug}). Demo users, with the password ${DEMO_PASSWORD} unless noted:`,
       ...USERS.map(
         (user) =>
           `  ${user.email}${user.email === "alice@example.com" ? " (space admin)" : ""}${

@@ -156,8 +156,11 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
     // Once, however often it is called (a failed start and a shutdown may both).
     close: () =>
       (closed ??= (async () => {
-        await prisma.$disconnect();
-        await driver.close();
+        try {
+          await prisma.$disconnect();
+        } finally {
+          await driver.close();
+        }
       })()),
   };
 }

@@ -32,7 +32,7 @@ describe("one process per embedded database", () => {
     const first = await open(dir);
     expect(await readFile(`${dir}.lock`, "utf8")).toBe(String(process.pid));
     await expect(openDatabase({ kind: "pglite", dataDir: dir })).rejects.toThrow(
-      `The embedded database in ${dir} is in use by process ${process.pid} (a running server?).`,
+      `The embedded database in ${dir} is in use by process ${process.pid} (a running server?). Stop it first: the embedded database serves one process at a time (lock: ${dir}.lock).`,
     );
     await first.close();
     const second = await open(dir);
@@ -46,6 +46,15 @@ describe("one process per embedded database", () => {
     const database = await open(dir);
     await database.ping();
     expect(await readFile(`${dir}.lock`, "utf8")).toBe(String(process.pid));
+  });
+
+  it("takes over a lock with its own pid that it does not hold (a restarted container reuses pids)", async () => {
+    const dir = await dataDir();
+    await writeFile(`${dir}.lock`, String(process.pid));
+    const database = await open(dir);
+    await database.ping();
+    await database.close();
+    await expect(readFile(`${dir}.lock`, "utf8")).rejects.toThrow(/ENOENT/);
   });
 
   it("npm run seed while a server holds DATA_DIR: refused with the reason, exit 1, nothing touched", async () => {

@@ -33,7 +33,7 @@ describe("npm run seed", () => {
     };
 
     const first = await run(process.execPath, ["--import", "tsx", "prisma/seed.ts"], { cwd: ROOT, env });
-    const password = /the password (\S+):/.exec(first.stdout)?.[1];
+    const password = /the password (\S+)/.exec(first.stdout)?.[1];
     expect(password, first.stdout).toBeTruthy();
     expect(first.stdout).toContain("alice@example.com");
     await run(process.execPath, ["--import", "tsx", "prisma/seed.ts"], { cwd: ROOT, env });
