@@ -3,7 +3,6 @@
 // translated; everything else is masked as INTERNAL_SERVER_ERROR, so no stack,
 // SQL or file path reaches the client. The request-logging plugin logs the
 // masked ones in full with the request id (isUnexpectedError).
-import { unwrapResolverError } from "@apollo/server/errors";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { translatePrismaError } from "../db/prismaErrors.js";
 import { AppError, internalError } from "../errors.js";
@@ -46,13 +45,18 @@ function knownError(error: unknown): AppError | undefined {
   // Apollo wraps errors thrown outside resolvers (the context function) too,
   // and graphql-ws wraps what a subscription's stream throws without a path
   // (a database outage during a delivery check must still read as one).
+  // (A resolver's error is the first one wrapped: what unwrapResolverError gives.)
   for (const current of wrapped(error)) if (current instanceof AppError) return current;
-  const unwrapped = unwrapResolverError(error);
-  for (const current of [unwrapped, ...wrapped(error)]) {
+  for (const current of wrapped(error)) {
     const translated = translatePrismaError(current);
     if (translated) return translated;
   }
   return undefined;
+}
+
+/** The codes a client received, one per error (formatError gives every error one). */
+export function clientCodes(errors: readonly { extensions?: { code?: unknown } }[]): string[] {
+  return errors.map((error) => String(error.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
 }
 
 /**

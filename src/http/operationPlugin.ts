@@ -9,7 +9,7 @@ import type { GraphQLContext } from "../context.js";
 import { currentQueryStats } from "../db/queryStats.js";
 import type { Logger } from "../logger.js";
 import { AppError } from "../errors.js";
-import { isUnexpectedError } from "./formatError.js";
+import { clientCodes, isUnexpectedError } from "./formatError.js";
 import { currentRequestId } from "./requestId.js";
 
 export interface OperationObserver {
@@ -66,7 +66,7 @@ export function operationPlugin(options: {
           // The codes the client sees: after formatError, which translates
           // (a database outage becomes SERVICE_UNAVAILABLE) and masks.
           const sent = response.body.kind === "single" ? response.body.singleResult.errors : undefined;
-          const errorCodes = (sent ?? errors ?? []).map((e) => String(e.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
+          const errorCodes = clientCodes(sent ?? errors ?? []);
           const report: OperationReport = {
             operationName: operationName ?? "anonymous",
             operationType: operation?.operation ?? "unknown",

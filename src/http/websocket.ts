@@ -20,7 +20,7 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { timerDelay } from "../timers.js";
-import { isUnexpectedError } from "./formatError.js";
+import { clientCodes, isUnexpectedError } from "./formatError.js";
 import type { OperationLimits } from "./limits.js";
 import { checkOperation } from "./websocketOperationCheck.js";
 
@@ -146,7 +146,7 @@ export function attachWebSocketServer(options: {
   /** The errors as sent, counted in the metrics and noted on the operation. */
   const sendErrors = (errors: readonly GraphQLError[], record: OperationRecord | undefined): GraphQLFormattedError[] => {
     const formatted = format(errors, record);
-    const codes = codesOf(formatted);
+    const codes = clientCodes(formatted);
     observer?.onErrorsSent?.(codes);
     for (const code of codes) record?.errorCodes.add(code);
     return formatted;
@@ -215,7 +215,7 @@ export function attachWebSocketServer(options: {
         // the client has not completed the id meanwhile, and runs no other
         // hook for it otherwise.
         const refuse = (errors: GraphQLError[]) => {
-          for (const code of codesOf(format(errors, record))) record.errorCodes.add(code);
+          for (const code of clientCodes(format(errors, record))) record.errorCodes.add(code);
           finish(ctx.extra, payload, record, "refused");
           return errors; // formatted again in onError, and counted there if sent
         };
@@ -331,9 +331,6 @@ export function attachWebSocketServer(options: {
 
 const isAsyncIterable = (value: unknown): boolean =>
   typeof value === "object" && value !== null && Symbol.asyncIterator in value;
-
-const codesOf = (errors: readonly GraphQLFormattedError[]): string[] =>
-  errors.map((error) => String(error.extensions?.code ?? "INTERNAL_SERVER_ERROR"));
 
 const SERVER_MESSAGE_TYPES = new Set(["connection_ack", "next", "error"]);
 
