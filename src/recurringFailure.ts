@@ -2,6 +2,7 @@
 // event-log poll, every second; Redis for each reconnect attempt) would fill
 // the log with the same warning and stack. The first one is logged at warn,
 // the repeats at debug with a count, and the recovery once at info.
+import type { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
 
 export interface RecurringFailure {
@@ -24,4 +25,11 @@ export function recurringFailure(logger: Logger, what: string, context: Record<s
       failures = 0;
     },
   };
+}
+
+/** A Redis client's outages: ioredis emits "error" per failed attempt while away, "ready" once back. */
+export function logRedisOutages(client: Redis, logger: Logger, clientName: string): void {
+  const failures = recurringFailure(logger, "redis connection", { client: clientName });
+  client.on("error", (error: Error) => failures.failed(error.message));
+  client.on("ready", () => failures.recovered());
 }

@@ -37,7 +37,7 @@ import { createAuthService } from "./modules/auth/service.js";
 import { bearerToken, createTokenService, resolveJwtSecret, type TokenService } from "./modules/auth/tokens.js";
 import { createRealtime } from "./realtime/index.js";
 import { loadTypeDefs, resolvers } from "./schema.js";
-import { recurringFailure } from "./recurringFailure.js";
+import { logRedisOutages } from "./recurringFailure.js";
 import { timerDelay } from "./timers.js";
 
 export const GRAPHQL_PATH = "/graphql";
@@ -62,9 +62,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
       : undefined;
-    const redisFailures = recurringFailure(logger, "redis connection", { client: "rate limits" });
-    redis?.on("error", (error: Error) => redisFailures.failed(error.message));
-    redis?.on("ready", () => redisFailures.recovered());
+    if (redis) logRedisOutages(redis, logger, "rate limits");
     if (redis) resources.unshift({ close: async () => void redis.disconnect() });
 
     const metrics = createMetrics();

@@ -9,7 +9,7 @@
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import type { Logger } from "../logger.js";
-import { recurringFailure } from "../recurringFailure.js";
+import { logRedisOutages } from "../recurringFailure.js";
 
 export interface EventBus {
   /** Announce that events up to `lastId` are committed. */
@@ -48,11 +48,8 @@ export function createRedisBus(url: string, logger: Logger): EventBus {
   const options = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false } as const;
   const publisher = new Redis(url, options);
   const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
-  for (const [name, client] of [["publisher", publisher], ["subscriber", subscriber]] as const) {
-    const failures = recurringFailure(logger, "redis connection", { client: name });
-    client.on("error", (error: Error) => failures.failed(error.message));
-    client.on("ready", () => failures.recovered());
-  }
+  logRedisOutages(publisher, logger, "publisher");
+  logRedisOutages(subscriber, logger, "subscriber");
   subscriber.subscribe(CHANNEL).catch((error: Error) => logger.warn({ err: error.message }, "redis subscribe failed"));
   subscriber.on("message", (_channel: string, message: string) => {
     if (/^\d+$/.test(message)) emitter.emit(LOCAL, BigInt(message));

@@ -19,18 +19,23 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
+/** The environment of a seed run on a database of its own (a fresh DATA_DIR, or PostgreSQL). */
+async function seedEnv(): Promise<Record<string, string | undefined>> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-seed-"));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const database = usePostgres ? await createTestDatabase() : undefined;
+  if (database) cleanups.push(() => database.drop());
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATA_DIR: dataDir,
+    ...(database?.url ? { DATABASE_URL: database.url } : {}),
+  };
+}
+
 describe("npm run seed", () => {
   it("creates the demo data once, however often it runs, and the demo users can log in", async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-seed-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const database = usePostgres ? await createTestDatabase() : undefined;
-    if (database) cleanups.push(() => database.drop());
-    const env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATA_DIR: dataDir,
-      ...(database?.url ? { DATABASE_URL: database.url } : {}),
-    };
+    const env = await seedEnv();
 
     const first = await run(process.execPath, ["--import", "tsx", "prisma/seed.ts"], { cwd: ROOT, env });
     const password = /the password (\S+)/.exec(first.stdout)?.[1];
@@ -69,16 +74,7 @@ describe("npm run seed", () => {
   });
 
   it("says so when a demo email was registered before it ran, and leaves that account's password alone", async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "todo-seed-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const database = usePostgres ? await createTestDatabase() : undefined;
-    if (database) cleanups.push(() => database.drop());
-    const env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATA_DIR: dataDir,
-      ...(database?.url ? { DATABASE_URL: database.url } : {}),
-    };
+    const env = await seedEnv();
     const config = loadConfig({ ...env, NODE_ENV: "test", HOST: "127.0.0.1", PORT: "0", JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "silent" });
     const logInAsBob = async (url: string, password: string) =>
       (await postGraphQL<{ logIn: { token: string } }>(url, `mutation ($password: String!) { logIn(email: "bob@example.com", password: $password) { token } }`, { password })).data?.logIn.token;
