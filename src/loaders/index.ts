@@ -80,7 +80,7 @@ function childPages<Row extends OrderedRow, Filter>(options: {
         const byParent = groupBy(await options.rows([...parentIds], filter, page.after, take), options.parentOf);
         const counts = options.totalCount(filter);
         return parentIds.map((id) =>
-          toPage((byParent.get(id) ?? []).slice(0, page.first + 1), page.first, () => counts.load(id)),
+          toPage((byParent.get(id) ?? []).slice(0, page.first + 1), page, () => counts.load(id)),
         );
       }),
   );

@@ -12,6 +12,8 @@ export interface OrderedRow {
 export interface Page<Row extends OrderedRow> {
   rows: Row[];
   hasNextPage: boolean;
+  /** The page was requested with `after`, so it starts after the first row. */
+  hasPreviousPage: boolean;
   /** Counted on demand: only when the operation selects totalCount. */
   totalCount: () => Promise<number>;
 }
@@ -75,8 +77,13 @@ export function afterCursorFilter(after: PageArgs["after"]) {
 export const pageOrder = [{ createdAt: "asc" as const }, { id: "asc" as const }];
 
 /** Turns first+1 fetched rows into a page. */
-export function toPage<Row extends OrderedRow>(rows: Row[], first: number, totalCount: () => Promise<number>): Page<Row> {
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first, totalCount };
+export function toPage<Row extends OrderedRow>(rows: Row[], page: PageArgs, totalCount: () => Promise<number>): Page<Row> {
+  return {
+    rows: rows.slice(0, page.first),
+    hasNextPage: rows.length > page.first,
+    hasPreviousPage: page.after !== undefined,
+    totalCount,
+  };
 }
 
 /** Field resolvers shared by every connection type. */
@@ -85,8 +92,14 @@ export const connectionResolvers = {
     page.rows.map((row) => ({ cursor: encodeCursor(row), node: row })),
   nodes: <Row extends OrderedRow>(page: Page<Row>): Row[] => page.rows,
   pageInfo: <Row extends OrderedRow>(page: Page<Row>) => {
+    const first = page.rows[0];
     const last = page.rows.at(-1);
-    return { hasNextPage: page.hasNextPage, endCursor: last ? encodeCursor(last) : null };
+    return {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: page.hasPreviousPage,
+      startCursor: first ? encodeCursor(first) : null,
+      endCursor: last ? encodeCursor(last) : null,
+    };
   },
   totalCount: <Row extends OrderedRow>(page: Page<Row>) => page.totalCount(),
 };

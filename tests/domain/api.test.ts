@@ -56,7 +56,7 @@ interface Todo {
 interface Connection<Node> {
   edges: { cursor: string; node: Node }[];
   nodes: Node[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
   totalCount: number;
 }
 
@@ -64,7 +64,7 @@ const MEMBER = `id role user { id email } space { id } createdAt`;
 const SPACE = `id name slug owner { id } viewerRole members { ${MEMBER} } createdAt updatedAt`;
 const LIST = `id title private owner { id } space { id } createdAt updatedAt`;
 const TODO = `id title completed completedAt owner { id } list { id } createdAt updatedAt`;
-const PAGE = (node: string) => `edges { cursor node { ${node} } } nodes { id } pageInfo { hasNextPage endCursor } totalCount`;
+const PAGE = (node: string) => `edges { cursor node { ${node} } } nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount`;
 
 type Result<Data> = Promise<GraphQLResult<Data>>;
 const gql = <Data>(query: string, variables: Record<string, unknown>, token?: string): Result<Data> =>
@@ -500,6 +500,9 @@ describe("pagination", () => {
       pages.push(page);
       expect(page.edges.map((edge) => edge.node.id)).toEqual(page.nodes.map((node) => node.id));
       expect(page.pageInfo.endCursor).toBe(page.edges.at(-1)?.cursor ?? null);
+      expect(page.pageInfo.startCursor).toBe(page.edges[0]?.cursor ?? null);
+      // Relay: a page asked for with 'after' starts after the first row.
+      expect(page.pageInfo.hasPreviousPage).toBe(after !== null);
       after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
     } while (after !== null && pages.length < 20);
     return { ids: pages.flatMap((page) => page.nodes.map((node) => node.id)), pages };
@@ -565,7 +568,7 @@ describe("pagination", () => {
   it("answers first: 0 with an empty page that still knows what follows", async () => {
     const { token, spaces } = await paginationWorld();
     const page = dataOf(await gql<{ spaces: Connection<Ref> }>(`{ spaces(first: 0) { ${PAGE("id")} } }`, {}, token)).spaces;
-    expect(page).toEqual({ edges: [], nodes: [], pageInfo: { hasNextPage: true, endCursor: null }, totalCount: spaces.length });
+    expect(page).toEqual({ edges: [], nodes: [], pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null }, totalCount: spaces.length });
     const full = dataOf(await gql<{ spaces: Connection<Ref> }>(`{ spaces(first: 100) { ${PAGE("id")} } }`, {}, token)).spaces;
     expect(full.nodes).toHaveLength(spaces.length);
     expect(full.pageInfo.hasNextPage).toBe(false);

@@ -53,5 +53,5 @@ export function spaceLookup(args: { id?: string | null; slug?: string | null }):
 
 export async function listSpaces(db: PolicyClient, page: PageArgs) {
   const rows = await db.space.findMany({ where: afterCursorFilter(page.after), orderBy: pageOrder, take: page.first + 1 });
-  return toPage(rows, page.first, () => db.space.count());
+  return toPage(rows, page, () => db.space.count());
 }
