@@ -194,6 +194,7 @@ function handWrittenClient(raw: RawPrismaClient, viewer: Viewer): PolicyClient {
     todo: scoped("todo", undefined),
     $transaction: (fn) => fn(client),
     $appendEvent: () => Promise.reject(new Error("the baseline client is read-only")),
+    $authorizeCreate: () => Promise.reject(new Error("the baseline client is read-only")),
   };
   return client;
 }

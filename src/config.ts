@@ -64,6 +64,8 @@ const envSchema = z.object({
   JWT_TTL: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("7d"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INTROSPECTION: booleanFlag.optional(),
+  // Which policy rule said no, in the error (extensions.policy).
+  POLICY_EXPLAIN: booleanFlag.optional(),
   GRAPHQL_QUERY_STATS: booleanFlag.default(false),
   REDIS_URL: z
     .string()
@@ -122,6 +124,8 @@ export interface Config {
   jwt: { secret: string | undefined; ttlMs: number };
   logLevel: Env["LOG_LEVEL"];
   introspection: boolean;
+  /** Policy denials name their rule in extensions.policy (on outside production by default). */
+  policyExplain: boolean;
   landingPage: boolean;
   queryStats: boolean;
   redisUrl: string | undefined;
@@ -199,6 +203,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     jwt: { secret: env.JWT_SECRET, ttlMs: env.JWT_TTL },
     logLevel: env.LOG_LEVEL,
     introspection: env.INTROSPECTION ?? !isProduction,
+    policyExplain: env.POLICY_EXPLAIN ?? !isProduction,
     landingPage: !isProduction,
     queryStats: env.GRAPHQL_QUERY_STATS,
     redisUrl: env.REDIS_URL,

@@ -76,6 +76,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       realtime,
       policyOptions: (requestLogger) => ({
         onDenied: (denial) => requestLogger.debug({ denial }, "policy denied"),
+        explain: config.policyExplain,
         onEventsCommitted: (events) => {
           metrics.eventsPublished(events.length);
           realtime.published(events);

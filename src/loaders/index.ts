@@ -15,9 +15,9 @@
 // statement instead. totalCount is a second loader per filter (one GROUP BY
 // for the batch), and runs only when the operation selects it.
 import DataLoader from "dataloader";
-import type { List, Space, SpaceMember, Todo, User } from "../generated/prisma/client.js";
+import type { List, Space, SpaceMember, Todo } from "../generated/prisma/client.js";
 import { afterCursorFilter, pageOrder, toPage, type OrderedRow, type Page, type PageArgs } from "../pagination/connection.js";
-import type { PolicyClient } from "../policy/client.js";
+import type { PolicyClient, ReadableUser } from "../policy/client.js";
 
 type Keyed = { id: string };
 
@@ -125,7 +125,7 @@ export function createLoaders(db: PolicyClient) {
   });
 
   return {
-    user: byId<User>((ids) => db.user.findMany({ where: { id: inIds(ids) } })),
+    user: byId<ReadableUser>((ids) => db.user.findMany({ where: { id: inIds(ids) } })),
     space: byId<Space>((ids) => db.space.findMany({ where: { id: inIds(ids) } })),
     spaceMember: byId<SpaceMember>((ids) => db.spaceMember.findMany({ where: { id: inIds(ids) } })),
     list: byId<List>((ids) => db.list.findMany({ where: { id: inIds(ids) } })),

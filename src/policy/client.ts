@@ -8,10 +8,20 @@
 //            filter (missing: NOT_FOUND), then checked against the update or
 //            delete filter (fails: FORBIDDEN), then written, then the model's
 //            invariant is checked (fails: CONFLICT, rolled back).
+//   fields   a field with a field rule is null on every returned row the
+//            rule does not cover; filtering, ordering or grouping by it is refused.
 // A denied operation writes nothing. Anything the client cannot enforce (a
 // to-one include, _count, a nested write the rules do not name) is refused.
-import { AppError, conflict, forbidden, notFound, unauthenticated } from "../errors.js";
-import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
+//
+// Denials do not depend on timing. Under PostgreSQL's READ COMMITTED every
+// statement sees the latest commits, so a row deleted by someone else between
+// two checks would fail the second one (FORBIDDEN) although the truth is that
+// it is gone (NOT_FOUND). Deletes only ever take rows away, so a FORBIDDEN is
+// confirmed by reading again whatever it rested on: if that is no longer
+// readable, the answer is NOT_FOUND. A write whose row vanishes after the
+// checks (Prisma's P2025, or P2003 for a parent) is NOT_FOUND too.
+import { AppError, conflict, forbidden, notFound, unauthenticated, type ErrorCode } from "../errors.js";
+import type { Prisma, PrismaClient, User } from "../generated/prisma/client.js";
 import { appendEvent, type CommittedEvent, type NewEvent } from "../realtime/eventLog.js";
 import { relations, rules, type CreateContext, type ModelName } from "./rules.js";
 import type { Viewer } from "./viewer.js";
@@ -19,6 +29,13 @@ import type { Viewer } from "./viewer.js";
 type ReadOperation = "findUnique" | "findFirst" | "findMany" | "count" | "groupBy";
 type WriteOperation = "create" | "update" | "delete";
 export type PolicyOperation = ReadOperation | WriteOperation;
+
+/**
+ * A user row as the enforcing client returns it: `email` has a field rule
+ * (rules.ts) and is null for readers it does not cover. Prisma's own row type
+ * says string; code that shows users takes this type instead.
+ */
+export type ReadableUser = Omit<User, "email"> & { email: string | null };
 
 /** The methods of a model the enforcing client offers, with Prisma's own types. */
 export type PolicyDelegate<M extends ModelName> = Pick<PrismaClient[M], PolicyOperation>;
@@ -33,6 +50,12 @@ export interface Denial {
 export interface PolicyOptions {
   /** Called for every denial, so the server can log which rule said no. */
   onDenied?: (denial: Denial) => void;
+  /**
+   * Name the rule that said no in the error itself, as
+   * `extensions.policy: { model, operation, rule }` (POLICY_EXPLAIN). Off in
+   * production: it would tell a caller that a hidden row exists.
+   */
+  explain?: boolean;
   /** Called after a transaction that appended events has committed. */
   onEventsCommitted?: (events: CommittedEvent[]) => void;
 }
@@ -51,7 +74,16 @@ export interface PolicyClient {
    * is published only after that transaction commits.
    */
   $appendEvent(event: NewEvent): Promise<void>;
+  /**
+   * Applies `model`'s create rule to `data` without writing anything, and
+   * throws its denial, for services that must authorise before they look
+   * something up (the row is created later through the same rule).
+   */
+  $authorizeCreate(model: ModelName, data: Record<string, unknown>): Promise<void>;
 }
+
+/** The codes a policy decision can end in, which POLICY_EXPLAIN explains. */
+const EXPLAINED_CODES: ReadonlySet<ErrorCode> = new Set(["NOT_FOUND", "FORBIDDEN", "CONFLICT"]);
 
 export class PolicyUsageError extends Error {
   override name = "PolicyUsageError";
@@ -104,6 +136,9 @@ function guardSelection(model: ModelName, args: Args, viewer: Viewer | null): Ar
           `${model}.${key}.${field}: to-one relations cannot be filtered by the policy client; load them with a DataLoader.`,
         );
       }
+      if (rules[relation.model].fields) {
+        throw new PolicyUsageError(`${model}.${key}.${field}: ${relation.model} has field rules; read it through its own delegate.`);
+      }
       const nested = value === true ? {} : (value as Args);
       result[field] = {
         ...guardSelection(relation.model, nested, viewer),
@@ -113,6 +148,54 @@ function guardSelection(model: ModelName, args: Args, viewer: Viewer | null): Ar
     guarded[key] = result;
   }
   return guarded;
+}
+
+const RELATION_FILTERS = new Set(["some", "every", "none", "is", "isNot"]);
+
+/**
+ * The first field with a field rule that a filter, order or cursor mentions,
+ * at any depth (AND/OR/NOT and relation filters included), as "model.field".
+ * Filtering or ordering by a hidden field would reveal it row by row.
+ */
+function guardedFieldIn(model: ModelName, clause: unknown): string | undefined {
+  if (clause === null || typeof clause !== "object") return undefined;
+  if (Array.isArray(clause)) {
+    for (const item of clause) {
+      const found = guardedFieldIn(model, item);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const guarded = rules[model].fields ?? {};
+  for (const [key, value] of Object.entries(clause as Args)) {
+    if (Object.hasOwn(guarded, key)) return `${model}.${key}`;
+    if (key === "AND" || key === "OR" || key === "NOT") {
+      const found = guardedFieldIn(model, value);
+      if (found) return found;
+      continue;
+    }
+    const relation = relations[model][key];
+    if (!relation || value === null || typeof value !== "object") continue;
+    // { some: {...} } and { is: {...} } wrap the related filter; a to-one
+    // filter or a relation order may also name the related fields directly.
+    for (const [inner, nested] of Object.entries(value as Args)) {
+      const found = guardedFieldIn(relation.model, RELATION_FILTERS.has(inner) ? nested : { [inner]: nested });
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function refuseGuardedClauses(model: ModelName, args: Args): void {
+  const guarded = Object.keys(rules[model].fields ?? {});
+  const named = [args.by, args.distinct].flat().find((field) => typeof field === "string" && guarded.includes(field));
+  const found =
+    (named === undefined ? undefined : `${model}.${String(named)}`) ??
+    guardedFieldIn(model, args.where) ??
+    guardedFieldIn(model, args.orderBy) ??
+    guardedFieldIn(model, args.cursor) ??
+    guardedFieldIn(model, args.having);
+  if (found) throw new PolicyUsageError(`${found} has a field rule: it cannot be filtered, ordered or grouped by.`);
 }
 
 function refuseRelationWrites(model: ModelName, data: Args, allowed: readonly string[] = []): void {
@@ -141,7 +224,67 @@ function bind(
 
   const deny = (model: ModelName, operation: PolicyOperation, rule: string, error: AppError): never => {
     options.onDenied?.({ model, operation, rule, viewerId: viewer?.id ?? null });
+    if (options.explain && EXPLAINED_CODES.has(error.code)) error.extensions.policy = { model, operation, rule };
     throw error;
+  };
+
+  /**
+   * Nulls every field with a field rule on the rows the rule does not cover
+   * for this viewer: one statement per guarded field the rows carry.
+   */
+  const hideGuardedFields = async <T>(model: ModelName, result: T, db: RawClient = client): Promise<T> => {
+    const fieldRules = rules[model].fields;
+    if (!fieldRules || result === null || typeof result !== "object") return result;
+    const rows = (Array.isArray(result) ? result : [result]) as Args[];
+    for (const [field, rule] of Object.entries(fieldRules)) {
+      const carrying = rows.filter(
+        (row) => Object.hasOwn(row, field) && row[field] !== null && !(rule.visibleOnOwnRow && viewer && row.id === viewer.id),
+      );
+      if (carrying.length === 0) continue;
+      if (carrying.some((row) => typeof row.id !== "string")) {
+        throw new PolicyUsageError(`${model}.${field} has a field rule: select the id with it.`);
+      }
+      const visible = viewer
+        ? new Set(
+            ((await rawDelegate(db, model).findMany({
+              where: { id: { in: carrying.map((row) => row.id) }, AND: [rule.read(viewer)] },
+              select: { id: true },
+            })) as { id: string }[]).map((row) => row.id),
+          )
+        : new Set<string>();
+      for (const row of carrying) if (!visible.has(row.id as string)) row[field] = null;
+    }
+    return result;
+  };
+
+  /** Is there a row of `model` matching `where` that `me` may read, as of now? */
+  const readable = async (tx: RawClient, model: ModelName, where: Args, me: Viewer): Promise<boolean> =>
+    ((await rawDelegate(tx, model).count({ where: restrict(where, readFilter(model, me)) })) as number) > 0;
+
+  /**
+   * Decides a create by its rule, reading in `tx`. A FORBIDDEN that rested on
+   * a parent deleted meanwhile becomes NOT_FOUND (see the top of this file).
+   */
+  const authorizeCreate = async (tx: RawClient, model: ModelName, data: Args, me: Viewer): Promise<void> => {
+    const seenReadable: { parent: ModelName; where: Args }[] = [];
+    const context: CreateContext = {
+      viewer: me,
+      canRead: async (parent, where) => {
+        const found = await readable(tx, parent, where, me);
+        if (found) seenReadable.push({ parent, where });
+        return found;
+      },
+    };
+    const decision = await rules[model].create(data, context);
+    if (decision.allow) return;
+    if (decision.code === "FORBIDDEN") {
+      for (const { parent, where } of seenReadable) {
+        if (!(await readable(tx, parent, where, me))) {
+          deny(model, "create", `${model}.create: ${parent} not readable`, notFound(parentLabel(model)));
+        }
+      }
+    }
+    deny(model, "create", decision.rule, decision.code === "NOT_FOUND" ? notFound(parentLabel(model)) : forbidden(decision.message));
   };
 
   const requireViewer = (model: ModelName, operation: PolicyOperation): Viewer =>
@@ -156,26 +299,27 @@ function bind(
     const modelRules = rules[model];
     const label = model === "spaceMember" ? "Membership" : model[0]!.toUpperCase() + model.slice(1);
 
-    const read = (operation: ReadOperation) => async (args: Args = {}) =>
-      own(client)[operation](
+    const read = (operation: ReadOperation) => async (args: Args = {}) => {
+      if (modelRules.fields) refuseGuardedClauses(model, args);
+      const result = await own(client)[operation](
         guardSelection(model, { ...args, where: restrict(args.where, readFilter(model, viewer)) }, viewer),
       );
+      return operation === "count" || operation === "groupBy" ? result : hideGuardedFields(model, result);
+    };
 
     const create = async (args: Args) => {
       const me = requireViewer(model, "create");
       const data = (args.data ?? {}) as Args;
       refuseRelationWrites(model, data, modelRules.nestedCreates);
       return inTransaction(async (_db, tx) => {
-        const context: CreateContext = {
-          viewer: me,
-          canRead: async (parent, where) =>
-            ((await rawDelegate(tx, parent).count({ where: restrict(where, readFilter(parent, me)) })) as number) > 0,
-        };
-        const decision = await modelRules.create(data, context);
-        if (!decision.allow) {
-          deny(model, "create", decision.rule, decision.code === "NOT_FOUND" ? notFound(parentLabel(model)) : forbidden());
+        await authorizeCreate(tx, model, data, me);
+        try {
+          return await hideGuardedFields(model, await own(tx).create(guardSelection(model, args, me)), tx);
+        } catch (error) {
+          // The parent was deleted after the check.
+          if (prismaCode(error) === "P2003") deny(model, "create", `${model}.create: parent not readable`, notFound(parentLabel(model)));
+          throw error;
         }
-        return own(tx).create(guardSelection(model, args, me));
       });
     };
 
@@ -185,7 +329,7 @@ function bind(
       if (operation === "update") {
         refuseRelationWrites(model, data);
         const immutable = Object.keys(data).find((field) => modelRules.immutable.includes(field));
-        if (immutable) deny(model, operation, `${model}.${immutable} is immutable`, forbidden(`${immutable} cannot be changed.`));
+        if (immutable) deny(model, operation, `${model}.immutable: ${immutable}`, forbidden(`${immutable} cannot be changed.`));
       }
       return inTransaction(async (_db, tx) => {
         const target = (await own(tx).findFirst({
@@ -194,7 +338,11 @@ function bind(
         if (!target) return deny(model, operation, `${model}.read`, notFound(label));
         const permitted = modelRules[operation](me) as Args;
         const allowed = await own(tx).count({ where: restrict({ id: target.id }, permitted) });
-        if (allowed === 0) deny(model, operation, `${model}.${operation}`, forbidden());
+        if (allowed === 0) {
+          // Confirmed against the latest commits: a target deleted meanwhile is NOT_FOUND.
+          if (!(await readable(tx, model, { id: target.id }, me))) deny(model, operation, `${model}.read`, notFound(label));
+          deny(model, operation, `${model}.${operation}`, forbidden());
+        }
 
         const invariant = modelRules.invariant;
         if (invariant) {
@@ -202,15 +350,20 @@ function bind(
           // The table name comes from rules.ts, never from input.
           await tx.$queryRawUnsafe(`SELECT 1 FROM "${lock.table}" WHERE id = $1 FOR UPDATE`, lock.id);
         }
-        const result = await own(tx)[operation](
-          guardSelection(model, { ...args, where: { id: target.id } }, me),
-        );
+        let result: unknown;
+        try {
+          result = await own(tx)[operation](guardSelection(model, { ...args, where: { id: target.id } }, me));
+        } catch (error) {
+          // Deleted by someone else after the checks.
+          if (prismaCode(error) === "P2025") deny(model, operation, `${model}.read`, notFound(label));
+          throw error;
+        }
         if (invariant) {
           const broken = await invariant.check(target, tx);
           // Throwing rolls the transaction back: the write never happened.
-          if (broken) deny(model, operation, `${model} invariant`, conflict(broken));
+          if (broken) deny(model, operation, `${model}.invariant`, conflict(broken));
         }
-        return result;
+        return hideGuardedFields(model, result, tx);
       });
     };
 
@@ -247,6 +400,9 @@ function bind(
       if (!transaction) throw new PolicyUsageError("$appendEvent must run inside $transaction.");
       transaction.pending.push(await appendEvent(transaction.tx, event));
     },
+    async $authorizeCreate(model: ModelName, data: Record<string, unknown>): Promise<void> {
+      await authorizeCreate(client, model, data, requireViewer(model, "create"));
+    },
   };
   transactions.set(self, transaction?.tx);
   return self;
@@ -258,6 +414,10 @@ function currentTx(db: PolicyClient): Prisma.TransactionClient {
   const tx = transactions.get(db);
   if (!tx) throw new PolicyUsageError("Expected a transaction-bound policy client.");
   return tx;
+}
+
+function prismaCode(error: unknown): unknown {
+  return error !== null && typeof error === "object" ? (error as { code?: unknown }).code : undefined;
 }
 
 function parentLabel(model: ModelName): string {

@@ -16,12 +16,25 @@ export interface CreateContext {
   canRead(model: ModelName, where: Record<string, unknown>): Promise<boolean>;
 }
 
-export type Decision = { allow: true } | { allow: false; code: "NOT_FOUND" | "FORBIDDEN"; rule: string };
+/** `rule` names the entry of this file that said no; `message`, when set, is what the caller reads. */
+export type Decision = { allow: true } | { allow: false; code: "NOT_FOUND" | "FORBIDDEN"; rule: string; message?: string };
 
 export const allow: Decision = { allow: true };
-const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string): Decision => ({ allow: false, code, rule });
+const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string, message?: string): Decision =>
+  message === undefined ? { allow: false, code, rule } : { allow: false, code, rule, message };
 
 export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo";
+
+interface FieldRule<Where> {
+  /** The rows on which the field is visible to `viewer`. */
+  read(viewer: Viewer): Where;
+  /**
+   * The field is always visible on the viewer's own row (a user row whose id
+   * is the viewer's), which `read` must also say: that row then needs no
+   * statement to decide.
+   */
+  visibleOnOwnRow?: true;
+}
 
 interface ModelRules<Where> {
   read(viewer: Viewer): Where;
@@ -30,6 +43,13 @@ interface ModelRules<Where> {
   create(data: Record<string, unknown>, context: CreateContext): Promise<Decision>;
   /** Columns an update may never change (ownership and parent links). */
   immutable: readonly string[];
+  /**
+   * Field rules: a field listed here is visible only on the rows its filter
+   * matches; every other reader of the row gets null in that field. The
+   * enforcing client applies them to every row it returns, and refuses a
+   * filter, order or grouping on such a field, which would reveal it.
+   */
+  fields?: Readonly<Record<string, FieldRule<Where>>>;
   /** Nested relation writes a create may carry; all others are refused. */
   nestedCreates?: readonly string[];
   /**
@@ -53,6 +73,11 @@ const adminOf = (viewer: Viewer): Prisma.SpaceWhereInput => ({
 
 const listRead = (viewer: Viewer): Prisma.ListWhereInput => ({
   OR: [{ ownerId: viewer.id }, { AND: [{ space: memberOf(viewer) }, { private: false }] }],
+});
+
+// The user is me, or shares at least one space with me now.
+const sharesSpaceWith = (viewer: Viewer): Prisma.UserWhereInput => ({
+  OR: [{ id: viewer.id }, { memberships: { some: { space: memberOf(viewer) } } }],
 });
 
 /**
@@ -80,8 +105,12 @@ interface WhereInputs {
 
 export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
   user: {
-    // The user is me, or shares at least one space with me.
-    read: (viewer) => ({ OR: [{ id: viewer.id }, { memberships: { some: { space: memberOf(viewer) } } }] }),
+    // The user is me, or shares at least one space with me, or owns a list or
+    // todo I may read: a member who left still shows as the owner of what
+    // they made, so nobody's query breaks when they go.
+    read: (viewer) => ({
+      OR: [sharesSpaceWith(viewer), { lists: { some: listRead(viewer) } }, { todos: { some: { list: listRead(viewer) } } }],
+    }),
     // Only through updateMe.
     update: (viewer) => ({ id: viewer.id }),
     // Not offered by the API.
@@ -89,6 +118,8 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     // Sign-up creates users through the auth module, never through a viewer.
     create: async () => deny("FORBIDDEN", "user.create: only sign-up creates users"),
     immutable: ["id", "email", "passwordHash", "createdAt"],
+    // The email only for the user and those who share a space with them now.
+    fields: { email: { read: sharesSpaceWith, visibleOnOwnRow: true } },
   },
 
   space: {
@@ -127,7 +158,7 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
       const spaceId = data.spaceId as string;
       if (!(await canRead("space", { id: spaceId }))) return deny("NOT_FOUND", "spaceMember.create: space not readable");
       if (!(await canRead("space", { id: spaceId, ...adminOf(viewer) }))) {
-        return deny("FORBIDDEN", "spaceMember.create: not an admin of the space");
+        return deny("FORBIDDEN", "spaceMember.create: not an admin of the space", "Only an admin of the space can add members.");
       }
       if (data.userId === viewer.id) return deny("FORBIDDEN", "spaceMember.create: cannot add yourself");
       return allow;

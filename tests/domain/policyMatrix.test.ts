@@ -194,6 +194,39 @@ const cases: Case[] = [
     expected: outcomes("ok", "null", "null", "null"),
   },
   {
+    model: "User", operation: "read", variant: "owner left",
+    rule: "a user who owns a list or todo I may read is readable (a member who left)",
+    ...readById("user", (w) => w.users.owner),
+    expected: outcomes("null", "ok", "ok", "ok"),
+  },
+  {
+    model: "User", operation: "read email", rule: "email: visible to the user and to users who share a space with them now",
+    request: (w) => ({ query: `query ($id: ID!) { user(id: $id) { id email } }`, variables: { id: w.users.member.id } }),
+    expected: outcomes("null", "ok", "ok", "ok"),
+    check: ({ w, data }) => expect(data.user).toEqual({ id: w.users.member.id, email: w.users.member.email }),
+  },
+  {
+    model: "User", operation: "read email", variant: "owner left",
+    rule: "email: null for anyone else who may read the user (a member who left, to those still in the space)",
+    request: (w) => ({ query: `query ($id: ID!) { user(id: $id) { id email } }`, variables: { id: w.users.owner.id } }),
+    expected: outcomes("null", "ok", "ok", "ok"),
+    check: ({ w, me, data }) =>
+      expect(data.user).toEqual({ id: w.users.owner.id, email: me?.id === w.users.owner.id ? w.users.owner.email : null }),
+  },
+  {
+    model: "User", operation: "read owner", variant: "owner left",
+    rule: "a member leaving never breaks anyone's query: lists and todos stay readable, owner included",
+    request: (w) => ({
+      query: `query ($id: ID!) { list(id: $id) { id owner { id email } todos { nodes { id owner { id email } } } } }`,
+      variables: { id: w.L.id },
+    }),
+    expected: outcomes("null", "ok", "ok", "ok"),
+    check: ({ w, me, data }) => {
+      const owner = { id: w.users.owner.id, email: me?.id === w.users.owner.id ? w.users.owner.email : null };
+      expect(data.list).toEqual({ id: w.L.id, owner, todos: { nodes: [{ id: w.T.id, owner }] } });
+    },
+  },
+  {
     model: "User", operation: "read (me)", rule: "anonymous callers may call me, which returns null for them",
     request: () => ({ query: `{ me { id } }` }),
     expected: { ...everyone("ok"), anonymous: "null" },

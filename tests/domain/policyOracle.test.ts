@@ -138,9 +138,14 @@ function accessFor(world: World, viewerId: string) {
     membership,
     // Space: I am a member.
     space: (space: SpaceRow) => mySpaces.has(space.id),
-    // User: the user is me, or shares at least one space with me.
-    user: (userId: string) =>
+    // User email (field rule): the user is me, or shares at least one space with me now.
+    email: (userId: string) =>
       userId === viewerId || world.members.some((m) => m.userId === userId && mySpaces.has(m.spaceId)),
+    // User: the email rule, or the user owns a list or todo I may read.
+    user: (userId: string) =>
+      access.email(userId) ||
+      world.lists.some((l) => l.ownerId === userId && access.list(l)) ||
+      world.todos.some((t) => t.ownerId === userId && access.todo(t)),
     // List: I own it; or I am a member of its space and it is not private.
     list: (list: ListRow) => list.ownerId === viewerId || (mySpaces.has(list.spaceId) && !list.private),
     // Todo: exactly when I may read its list.
@@ -159,6 +164,12 @@ function page<Row>(rows: Row[], first: number, skip = 0) {
 }
 
 const ids = (rows: { id: string }[]) => rows.map((row) => ({ id: row.id }));
+
+/** `{ id email }` of a user the viewer may read: the email only where the field rule allows. */
+function userAnswer(world: World, can: ReturnType<typeof accessFor>, userId: string) {
+  const email = world.users.find((user) => user.id === userId)!.email;
+  return { id: userId, email: can.email(userId) ? email : null };
+}
 const isCompleted = (todo: TodoRow) => todo.completedAt !== null;
 
 // ----------------------------------------------------------------- operations
@@ -172,8 +183,8 @@ function firstQuery(k: number): string {
     spaces(first: 100) {
       totalCount pageInfo { hasNextPage }
       nodes {
-        id viewerRole owner { id }
-        members { id role user { id } }
+        id viewerRole owner { id email }
+        members { id role user { id email } }
         lists(first: 100) {
           totalCount pageInfo { hasNextPage }
           nodes {
@@ -212,11 +223,11 @@ function expectedFirst(world: GeneratedWorld, viewerId: string) {
       nodes: spaces.map((space) => ({
         id: space.id,
         viewerRole: can.membership(space.id)!.role,
-        owner: space.ownerId !== null && can.user(space.ownerId) ? { id: space.ownerId } : null,
+        owner: space.ownerId !== null && can.user(space.ownerId) ? userAnswer(world, can, space.ownerId) : null,
         members: byPosition(world.members.filter((m) => m.spaceId === space.id)).map((m) => ({
           id: m.id,
           role: m.role,
-          user: { id: m.userId },
+          user: userAnswer(world, can, m.userId),
         })),
         lists: {
           ...pageOf(listsOf(space), 100),
@@ -294,29 +305,30 @@ function secondOperation(world: GeneratedWorld, viewerId: string, first: FirstAn
     expected.nextTodos = { todos: nextPage(openTodos(listWithMore)) };
   }
 
-  // Every row by id. List.owner and Todo.owner are non-null in the contract:
-  // when the owner is not readable (ACCESS.md, User read), the field fails
-  // with NOT_FOUND and the list or todo answers null.
+  // Every row by id. List.owner and Todo.owner are non-null in the contract;
+  // the owner of a list or todo I may read is always readable (ACCESS.md,
+  // User read), so a readable row never fails on its owner. Should the server
+  // disagree, the owner field fails with NOT_FOUND and the row answers null.
   const withOwner = (alias: string, readable: boolean, ownerId: string, row: Record<string, unknown>) => {
     if (!readable) return null;
-    if (can.user(ownerId)) return { ...row, owner: { id: ownerId } };
+    if (can.user(ownerId)) return { ...row, owner: userAnswer(world, can, ownerId) };
     expectedErrors.push(`${alias}.owner:NOT_FOUND`);
     return null;
   };
   world.users.forEach((user, i) => {
-    fields.push(`u${i}: user(id: "${user.id}") { id }`);
-    expected[`u${i}`] = can.user(user.id) ? { id: user.id } : null;
+    fields.push(`u${i}: user(id: "${user.id}") { id email }`);
+    expected[`u${i}`] = can.user(user.id) ? userAnswer(world, can, user.id) : null;
   });
   world.spaces.forEach((space, i) => {
     fields.push(`s${i}: space(id: "${space.id}") { id }`);
     expected[`s${i}`] = can.space(space) ? { id: space.id } : null;
   });
   world.lists.forEach((list, i) => {
-    fields.push(`l${i}: list(id: "${list.id}") { id private owner { id } }`);
+    fields.push(`l${i}: list(id: "${list.id}") { id private owner { id email } }`);
     expected[`l${i}`] = withOwner(`l${i}`, can.list(list), list.ownerId, { id: list.id, private: list.private });
   });
   world.todos.forEach((todo, i) => {
-    fields.push(`t${i}: todo(id: "${todo.id}") { id completed owner { id } }`);
+    fields.push(`t${i}: todo(id: "${todo.id}") { id completed owner { id email } }`);
     expected[`t${i}`] = withOwner(`t${i}`, can.todo(todo), todo.ownerId, { id: todo.id, completed: isCompleted(todo) });
   });
 
@@ -427,7 +439,9 @@ describe(`access policy against an ACCESS.md oracle (${WORLDS} worlds, seed ${SE
           seen.add(`list private=${list.private} member=${member} owner=${owner} readable=${can.list(list)}`);
         }
         for (const user of world.users) if (!can.user(user.id)) seen.add("unreadable user");
-        for (const todo of world.todos) if (can.todo(todo) && !can.user(todo.ownerId)) seen.add("readable todo, unreadable owner");
+        for (const user of world.users) if (can.user(user.id) && !can.email(user.id)) seen.add("readable user, hidden email");
+        for (const todo of world.todos) if (can.todo(todo) && !can.email(todo.ownerId)) seen.add("readable todo, owner's email hidden");
+        for (const list of world.lists) if (can.list(list) && !can.email(list.ownerId)) seen.add("readable list, owner's email hidden");
       }
       if (world.spaces.some((s) => s.ownerId === null)) seen.add("space without owner");
       if (new Set(world.todos.map((t) => t.createdAt.getTime())).size < world.todos.length) seen.add("createdAt tie");
@@ -440,7 +454,14 @@ describe(`access policy against an ACCESS.md oracle (${WORLDS} worlds, seed ${SE
         }
       }
     }
-    for (const label of ["unreadable user", "readable todo, unreadable owner", "space without owner", "createdAt tie"]) {
+    for (const label of [
+      "unreadable user",
+      "readable user, hidden email",
+      "readable todo, owner's email hidden",
+      "readable list, owner's email hidden",
+      "space without owner",
+      "createdAt tie",
+    ]) {
       expect(seen).toContain(label);
     }
   });

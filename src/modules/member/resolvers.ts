@@ -5,7 +5,7 @@ import { addSpaceMember, removeSpaceMember, updateSpaceMember } from "./service.
 export const memberResolvers: Resolvers = {
   Mutation: {
     addSpaceMember: signedIn(({ spaceId, email, role }, { db, loaders, auth }) =>
-      addSpaceMember(db, loaders, auth, { spaceId, email, role: role ?? "USER" }),
+      addSpaceMember(db, auth, { spaceId, email, role: role ?? "USER" }),
     ),
     updateSpaceMember: signedIn(({ id, role }, { db }) => updateSpaceMember(db, id, role)),
     removeSpaceMember: signedIn(({ id }, { db }) => removeSpaceMember(db, id)),

@@ -1,23 +1,19 @@
-import { conflict, forbidden, notFound } from "../../errors.js";
+import { conflict, notFound } from "../../errors.js";
 import type { SpaceRole } from "../../generated/prisma/client.js";
 import { isUniqueViolation } from "../../db/prismaErrors.js";
-import type { Loaders } from "../../loaders/index.js";
 import type { AuthService } from "../auth/service.js";
 import type { PolicyClient } from "../../policy/client.js";
 import { normalizeEmail } from "../validation.js";
 
 export async function addSpaceMember(
   db: PolicyClient,
-  loaders: Loaders,
   auth: Pick<AuthService, "userIdByEmail">,
   input: { spaceId: string; email: string; role: SpaceRole },
 ) {
   const email = normalizeEmail(input.email);
   // Authorise before looking the email up, so that only a space's admins can
   // learn whether an email has an account. The policy checks again on create.
-  const membership = await loaders.viewerMembership.load(input.spaceId);
-  if (!membership) throw notFound("Space");
-  if (membership.role !== "ADMIN") throw forbidden("Only an admin of the space can add members.");
+  await db.$authorizeCreate("spaceMember", { spaceId: input.spaceId, role: input.role });
   const userId = await auth.userIdByEmail(email);
   if (!userId) throw notFound("User with that email");
   try {
