@@ -300,7 +300,7 @@ function bind(
     const label = model === "spaceMember" ? "Membership" : model[0]!.toUpperCase() + model.slice(1);
 
     const read = (operation: ReadOperation) => async (args: Args = {}) => {
-      if (modelRules.fields) refuseGuardedClauses(model, args);
+      refuseGuardedClauses(model, args);
       const result = await own(client)[operation](
         guardSelection(model, { ...args, where: restrict(args.where, readFilter(model, viewer)) }, viewer),
       );

@@ -43,6 +43,14 @@ describe("loadConfig", () => {
     expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, INTROSPECTION: "true" }).introspection).toBe(true);
   });
 
+  it("explains policy denials outside production only, unless POLICY_EXPLAIN says otherwise", () => {
+    const secret = "s".repeat(32);
+    expect(loadConfig({ NODE_ENV: "development" }).policyExplain).toBe(true);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret }).policyExplain).toBe(false);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, POLICY_EXPLAIN: "true" }).policyExplain).toBe(true);
+    expect(loadConfig({ NODE_ENV: "development", POLICY_EXPLAIN: "false" }).policyExplain).toBe(false);
+  });
+
   it.each([
     [{ PORT: "http" }, /^Invalid PORT: /],
     [{ PORT: "70000" }, /^Invalid PORT: /],
