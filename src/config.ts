@@ -96,10 +96,14 @@ const envSchema = z.object({
   ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
   // With batching on: operations in one request (each is also limited on its own).
   LIMIT_MAX_BATCH_SIZE: positiveInt.default(10),
-  // Rate limits on credentials (src/modules/auth/rateLimits.ts).
-  RATE_LIMIT_LOGIN_PER_ACCOUNT: positiveInt.default(10),
+  // Rate limits on credentials (src/modules/auth/rateLimits.ts). Failed
+  // log-ins per (account, address) pair and per address share one window; per
+  // account across all addresses (looser, see loadConfig) has its own.
+  RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: positiveInt.default(10),
   RATE_LIMIT_LOGIN_PER_ADDRESS: positiveInt.default(100),
   RATE_LIMIT_LOGIN_WINDOW: durationMs.prefault("15m"),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: positiveInt.default(100),
+  RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: durationMs.prefault("1h"),
   RATE_LIMIT_SIGNUP_PER_ADDRESS: positiveInt.min(100).default(100),
   RATE_LIMIT_SIGNUP_WINDOW: durationMs.prefault("1h"),
   TRUST_PROXY: booleanFlag.default(false),
@@ -151,9 +155,14 @@ export interface Config {
     maxBatchSize: number;
   };
   rateLimits: {
-    loginPerAccount: number;
+    /** Failed log-ins per (account, client address) pair per loginWindowMs. */
+    loginPerAccountAddress: number;
+    /** Failed log-ins per client address, across accounts, per loginWindowMs. */
     loginPerAddress: number;
     loginWindowMs: number;
+    /** Failed log-ins per account, across addresses, per loginAccountWindowMs. */
+    loginPerAccount: number;
+    loginAccountWindowMs: number;
     signUpPerAddress: number;
     signUpWindowMs: number;
   };
@@ -182,6 +191,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   // second before SHUTDOWN_TIMEOUT, and gets at least a second before that.
   if (env.SHUTDOWN_DELAY > 0 && env.SHUTDOWN_DELAY + 2000 > env.SHUTDOWN_TIMEOUT) {
     throw new ConfigError("Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT.");
+  }
+  // At or below the pair's limit, one address could lock the account for
+  // everyone again. This variable once meant what the pair's limit means now
+  // (10 per 15m): an old setting of it fails here instead of locking accounts.
+  if (env.RATE_LIMIT_LOGIN_PER_ACCOUNT <= env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS) {
+    throw new ConfigError(
+      `Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT: must be greater than RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS (${env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS}); it counts failed log-ins from all addresses together.`,
+    );
   }
   const dataDir = path.resolve(env.DATA_DIR);
   return {
@@ -229,9 +246,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxBatchSize: env.LIMIT_MAX_BATCH_SIZE,
     },
     rateLimits: {
-      loginPerAccount: env.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      loginPerAccountAddress: env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS,
       loginPerAddress: env.RATE_LIMIT_LOGIN_PER_ADDRESS,
       loginWindowMs: env.RATE_LIMIT_LOGIN_WINDOW,
+      loginPerAccount: env.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      loginAccountWindowMs: env.RATE_LIMIT_LOGIN_ACCOUNT_WINDOW,
       signUpPerAddress: env.RATE_LIMIT_SIGNUP_PER_ADDRESS,
       signUpWindowMs: env.RATE_LIMIT_SIGNUP_WINDOW,
     },

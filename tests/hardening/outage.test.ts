@@ -130,7 +130,7 @@ describe.skipIf(!usePostgres)("PostgreSQL outage", () => {
 
           if (mode === "cut") {
             // Clients may retry (ERRORS.md): retries through an outage must not
-            // lock the account (default limit: 10 failed log-ins per account).
+            // lock the account (default limit: 10 failed log-ins per account and address).
             for (let attempt = 0; attempt < 12; attempt++) {
               expectUnavailable(await server.gql(`mutation { logIn(email: "${owner.email}", password: "${owner.password}") { token } }`));
             }

@@ -1,7 +1,8 @@
-// Rate limits on credentials, end to end: failed log-ins per account and per
-// client address, sign-ups per address, X-Forwarded-For only behind a trusted
-// proxy, counters shared through Redis, and the in-memory fallback when Redis
-// is down or stops answering. Small limits keep the tests fast.
+// Rate limits on credentials, end to end: failed log-ins per (account, client
+// address) pair, per account across addresses and per address across
+// accounts, sign-ups per address, X-Forwarded-For only behind a trusted proxy,
+// counters shared through Redis, and the in-memory fallback when Redis is down
+// or stops answering. Small limits keep the tests fast.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
@@ -38,31 +39,42 @@ describe("log-in and sign-up limits (memory, TRUST_PROXY=true)", () => {
     server = await startTestServer({
       env: {
         TRUST_PROXY: "true",
-        RATE_LIMIT_LOGIN_PER_ACCOUNT: "3",
+        RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "3",
         RATE_LIMIT_LOGIN_PER_ADDRESS: "5",
         RATE_LIMIT_LOGIN_WINDOW: "60s",
+        RATE_LIMIT_LOGIN_PER_ACCOUNT: "6",
+        RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "120s",
       },
     });
   });
   afterAll(() => server?.close());
 
-  it("locks an account after its failed attempts, from any address, with an integer retryAfterSeconds", async () => {
+  it("locks out an attacker's address for an account, while the owner signs in from another address", async () => {
     const user = await signUp(server);
+    const attacker = newAddress();
     for (let attempt = 0; attempt < 3; attempt++) {
+      expect(code(await logIn(server, user.email, "wrong-password", attacker))).toBe("UNAUTHENTICATED");
+    }
+    // Case and surrounding spaces do not make a new account key.
+    expectRateLimited(await logIn(server, `  ${user.email.toUpperCase()} `, PASSWORD, attacker), 60);
+    const owner = newAddress();
+    expect((await logIn(server, user.email, PASSWORD, owner)).data?.logIn.token).toBeTruthy();
+    // The owner's success clears the owner's failures only: the attacker stays
+    // locked out (five attempts from that address: under its own limit).
+    expectRateLimited(await logIn(server, user.email, PASSWORD, attacker), 60);
+  });
+
+  it("locks an account after its failed attempts from many addresses, with an integer retryAfterSeconds", async () => {
+    const user = await signUp(server);
+    for (let attempt = 0; attempt < 6; attempt++) {
       expect(code(await logIn(server, user.email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
     }
-    expectRateLimited(await logIn(server, user.email, "wrong-password", newAddress()), 60);
-    // Case and surrounding spaces do not make a new account key.
-    expectRateLimited(await logIn(server, `  ${user.email.toUpperCase()} `, "wrong-password", newAddress()), 60);
+    expectRateLimited(await logIn(server, user.email, "wrong-password", newAddress()), 120);
+    expectRateLimited(await logIn(server, user.email, PASSWORD, newAddress()), 120);
+    expectRateLimited(await logIn(server, `  ${user.email.toUpperCase()} `, PASSWORD, newAddress()), 120);
   });
 
   it("refuses even the right password while locked, and the answer does not tell them apart", async () => {
-    const user = await signUp(server);
-    for (let attempt = 0; attempt < 3; attempt++) await logIn(server, user.email, "wrong-password", newAddress());
-    const right = await logIn(server, user.email, PASSWORD, newAddress());
-    const wrong = await logIn(server, user.email, "wrong-password", newAddress());
-    expectRateLimited(right, 60);
-    expectRateLimited(wrong, 60);
     const shape = (result: GraphQLResult<unknown>) => ({
       status: result.status,
       data: result.data ?? null,
@@ -72,24 +84,55 @@ describe("log-in and sign-up limits (memory, TRUST_PROXY=true)", () => {
         extensions: { ...error.extensions, retryAfterSeconds: "N" },
       })),
     });
+    // Locked for one address.
+    const user = await signUp(server);
+    const from = newAddress();
+    for (let attempt = 0; attempt < 3; attempt++) await logIn(server, user.email, "wrong-password", from);
+    const right = await logIn(server, user.email, PASSWORD, from);
+    const wrong = await logIn(server, user.email, "wrong-password", from);
+    expectRateLimited(right, 60);
+    expectRateLimited(wrong, 60);
     expect(shape(right)).toEqual(shape(wrong));
     // A locked account that does not exist answers the same: locks reveal no accounts.
     const ghost = uniqueEmail("ghost");
-    for (let attempt = 0; attempt < 3; attempt++) await logIn(server, ghost, "wrong-password", newAddress());
-    expect(shape(await logIn(server, ghost, "wrong-password", newAddress()))).toEqual(shape(wrong));
+    const ghostFrom = newAddress();
+    for (let attempt = 0; attempt < 3; attempt++) await logIn(server, ghost, "wrong-password", ghostFrom);
+    expect(shape(await logIn(server, ghost, "wrong-password", ghostFrom))).toEqual(shape(wrong));
+    // Locked from everywhere, by many addresses: the same again.
+    const target = await signUp(server);
+    for (let attempt = 0; attempt < 6; attempt++) await logIn(server, target.email, "wrong-password", newAddress());
+    const rightEverywhere = await logIn(server, target.email, PASSWORD, newAddress());
+    expectRateLimited(rightEverywhere, 120);
+    expect(shape(rightEverywhere)).toEqual(shape(wrong));
+    const spread = uniqueEmail("ghost");
+    for (let attempt = 0; attempt < 6; attempt++) await logIn(server, spread, "wrong-password", newAddress());
+    expect(shape(await logIn(server, spread, "wrong-password", newAddress()))).toEqual(shape(wrong));
     // Other accounts are not affected.
     const other = await signUp(server);
     expect((await logIn(server, other.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
   });
 
-  it("forgets an account's failures after a successful log-in", async () => {
+  it("forgets an address's failures for an account after a successful log-in from it", async () => {
     const user = await signUp(server);
-    for (let attempt = 0; attempt < 2; attempt++) await logIn(server, user.email, "wrong-password", newAddress());
-    expect((await logIn(server, user.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
+    const from = newAddress();
+    expect(code(await logIn(server, user.email, "wrong-password", from))).toBe("UNAUTHENTICATED");
+    expect((await logIn(server, user.email, PASSWORD, from)).data?.logIn.token).toBeTruthy();
+    // (Five attempts from one address in all: the per-address limit stays out of the way.)
     for (let attempt = 0; attempt < 3; attempt++) {
+      expect(code(await logIn(server, user.email, "wrong-password", from))).toBe("UNAUTHENTICATED");
+    }
+    expectRateLimited(await logIn(server, user.email, PASSWORD, from), 60);
+  });
+
+  it("does not forget the account's failures from other addresses after a successful log-in", async () => {
+    const user = await signUp(server);
+    for (let attempt = 0; attempt < 4; attempt++) await logIn(server, user.email, "wrong-password", newAddress());
+    // The owner signing in neither counts nor wipes out what the attackers did.
+    expect((await logIn(server, user.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
+    for (let attempt = 0; attempt < 2; attempt++) {
       expect(code(await logIn(server, user.email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
     }
-    expectRateLimited(await logIn(server, user.email, PASSWORD, newAddress()), 60);
+    expectRateLimited(await logIn(server, user.email, PASSWORD, newAddress()), 120);
   });
 
   it("counts concurrent attempts atomically: a burst cannot slip past the account limit", async () => {
@@ -98,8 +141,22 @@ describe("log-in and sign-up limits (memory, TRUST_PROXY=true)", () => {
       Array.from({ length: 12 }, () => logIn(server, user.email, "wrong-password", newAddress())),
     );
     const codes = burst.map(code);
+    expect(codes.filter((c) => c === "UNAUTHENTICATED")).toHaveLength(6);
+    expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(6);
+  });
+
+  it("counts concurrent attempts atomically: a burst from one address cannot slip past its limit for the account", async () => {
+    const user = await signUp(server);
+    const from = newAddress();
+    const burst = await Promise.all(Array.from({ length: 12 }, () => logIn(server, user.email, "wrong-password", from)));
+    const codes = burst.map(code);
     expect(codes.filter((c) => c === "UNAUTHENTICATED")).toHaveLength(3);
     expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(9);
+    // Refused attempts did not use up the account's allowance: three more addresses may still try.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect(code(await logIn(server, user.email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
+    }
+    expectRateLimited(await logIn(server, user.email, "wrong-password", newAddress()), 120);
   });
 
   it("limits failed log-ins per client address, across accounts, taken from X-Forwarded-For", async () => {
@@ -154,8 +211,34 @@ describe("configuration of the sign-up limit", () => {
     expect(() => loadConfig({ RATE_LIMIT_SIGNUP_PER_ADDRESS: "99" })).toThrow(/RATE_LIMIT_SIGNUP_PER_ADDRESS/);
   });
 
-  it("defaults log-in limits to 10 per account and 100 per address per 15 minutes", () => {
-    expect(loadConfig({}).rateLimits).toMatchObject({ loginPerAccount: 10, loginPerAddress: 100, loginWindowMs: 900_000 });
+  it("defaults log-in limits to 10 per account and address and 100 per address per 15 minutes, 100 per account per hour", () => {
+    expect(loadConfig({}).rateLimits).toMatchObject({
+      loginPerAccountAddress: 10,
+      loginPerAddress: 100,
+      loginWindowMs: 900_000,
+      loginPerAccount: 100,
+      loginAccountWindowMs: 3_600_000,
+    });
+  });
+});
+
+describe("log-in limits at their defaults (TRUST_PROXY=true)", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { TRUST_PROXY: "true" } });
+  });
+  afterAll(() => server?.close());
+
+  it("an attacker at one address cannot lock the owner out: ten failures lock that address out of the account only", async () => {
+    const user = await signUp(server);
+    const attacker = newAddress();
+    for (let attempt = 0; attempt < 10; attempt++) {
+      expect(code(await logIn(server, user.email, "wrong-password", attacker))).toBe("UNAUTHENTICATED");
+    }
+    expectRateLimited(await logIn(server, user.email, PASSWORD, attacker), 900);
+    const owner = await logIn(server, user.email, PASSWORD, newAddress());
+    expect(owner.errors, JSON.stringify(owner.errors)).toBeUndefined();
+    expect(owner.data?.logIn.token).toBeTruthy();
   });
 });
 
@@ -187,9 +270,11 @@ describe("limits shared through Redis", () => {
     const env = {
       REDIS_URL: redis.url,
       TRUST_PROXY: "true",
-      RATE_LIMIT_LOGIN_PER_ACCOUNT: "3",
+      RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "3",
       RATE_LIMIT_LOGIN_PER_ADDRESS: "4",
       RATE_LIMIT_LOGIN_WINDOW: "60s",
+      RATE_LIMIT_LOGIN_PER_ACCOUNT: "5",
+      RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "120s",
     };
     // Two instances of one deployment: same database, same Redis.
     database = await createTestDatabase();
@@ -203,13 +288,27 @@ describe("limits shared through Redis", () => {
     await redis?.stop();
   });
 
-  it("counts an account's failures across instances", async () => {
+  it("counts an account's failures from one address across instances, and the owner at another address signs in", async () => {
+    // On PGlite each instance has a database of its own, so the account lives on `first`.
+    const user = await signUp(first);
+    const attacker = newAddress();
+    for (const server of [second, first, second]) {
+      expect(code(await logIn(server, user.email, "wrong-password", attacker))).toBe("UNAUTHENTICATED");
+    }
+    // `first` saw one failure from this address, so only the shared count can lock it.
+    expectRateLimited(await logIn(first, user.email, PASSWORD, attacker), 60);
+    const owner = await logIn(first, user.email, PASSWORD, newAddress());
+    expect(owner.errors, JSON.stringify(owner.errors)).toBeUndefined();
+    expect(owner.data?.logIn.token).toBeTruthy();
+  });
+
+  it("counts an account's failures from many addresses across instances", async () => {
     const email = uniqueEmail("shared");
-    expect(code(await logIn(first, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
-    expect(code(await logIn(second, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
-    expect(code(await logIn(first, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
-    expectRateLimited(await logIn(second, email, "wrong-password", newAddress()), 60);
-    expectRateLimited(await logIn(first, email, "wrong-password", newAddress()), 60);
+    for (const server of [first, second, first, second, first]) {
+      expect(code(await logIn(server, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
+    }
+    expectRateLimited(await logIn(second, email, "wrong-password", newAddress()), 120);
+    expectRateLimited(await logIn(first, email, "wrong-password", newAddress()), 120);
   });
 
   it("counts an address's failures across instances", async () => {
@@ -221,30 +320,44 @@ describe("limits shared through Redis", () => {
   });
 
   it("keeps limiting in memory while Redis does not answer, without hanging", async () => {
+    const user = await signUp(first);
     redis.pause();
     try {
-      const email = uniqueEmail("paused");
       const started = Date.now();
+      const attacker = newAddress();
       for (let attempt = 0; attempt < 3; attempt++) {
+        expect(code(await logIn(first, user.email, "wrong-password", attacker))).toBe("UNAUTHENTICATED");
+      }
+      expectRateLimited(await logIn(first, user.email, PASSWORD, attacker), 60);
+      expect((await logIn(first, user.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
+      const email = uniqueEmail("paused");
+      for (let attempt = 0; attempt < 5; attempt++) {
         expect(code(await logIn(first, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
       }
-      expectRateLimited(await logIn(first, email, "wrong-password", newAddress()), 60);
-      // Each attempt waits for Redis at most a moment; generous bound for a busy machine.
-      expect(Date.now() - started).toBeLessThan(20_000);
+      expectRateLimited(await logIn(first, email, "wrong-password", newAddress()), 120);
+      // Each attempt waits for Redis at most a moment per counter; generous bound for a busy machine.
+      expect(Date.now() - started).toBeLessThan(40_000);
     } finally {
       redis.resume();
     }
-  });
+  }, 60_000);
 
   it("keeps limiting in memory when Redis is down: no crash, no open door", async () => {
+    const user = await signUp(second);
     await redis.stop();
-    const email = uniqueEmail("down");
+    const attacker = newAddress();
     for (let attempt = 0; attempt < 3; attempt++) {
+      expect(code(await logIn(second, user.email, "wrong-password", attacker))).toBe("UNAUTHENTICATED");
+    }
+    expectRateLimited(await logIn(second, user.email, PASSWORD, attacker), 60);
+    expect((await logIn(second, user.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
+    const email = uniqueEmail("down");
+    for (let attempt = 0; attempt < 5; attempt++) {
       expect(code(await logIn(second, email, "wrong-password", newAddress()))).toBe("UNAUTHENTICATED");
     }
-    expectRateLimited(await logIn(second, email, "wrong-password", newAddress()), 60);
-    const user = await signUp(second);
-    expect((await logIn(second, user.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
+    expectRateLimited(await logIn(second, email, "wrong-password", newAddress()), 120);
+    const other = await signUp(second);
+    expect((await logIn(second, other.email, PASSWORD, newAddress())).data?.logIn.token).toBeTruthy();
     expect((await fetch(`${second.baseUrl}/health`)).status).toBe(200);
   });
 });

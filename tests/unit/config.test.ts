@@ -51,6 +51,11 @@ describe("loadConfig", () => {
     expect(loadConfig({ NODE_ENV: "development", POLICY_EXPLAIN: "false" }).policyExplain).toBe(false);
   });
 
+  it("takes log-in limits per account above the limit per account and address", () => {
+    const config = loadConfig({ RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "5", RATE_LIMIT_LOGIN_PER_ACCOUNT: "6", RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "2h" });
+    expect(config.rateLimits).toMatchObject({ loginPerAccountAddress: 5, loginPerAccount: 6, loginAccountWindowMs: 7_200_000 });
+  });
+
   it.each([
     [{ PORT: "http" }, /^Invalid PORT: /],
     [{ PORT: "70000" }, /^Invalid PORT: /],
@@ -65,6 +70,14 @@ describe("loadConfig", () => {
     [{ LOG_LEVEL: "loud" }, /^Invalid LOG_LEVEL: /],
     [{ REDIS_URL: "localhost:6379" }, /^Invalid REDIS_URL: /],
     [{ RATE_LIMIT_SIGNUP_PER_ADDRESS: "5" }, /^Invalid RATE_LIMIT_SIGNUP_PER_ADDRESS: /],
+    [{ RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "0" }, /^Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: /],
+    [{ RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "soon" }, /^Invalid RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: must be a duration/],
+    // The variable's meaning before the per-(account, address) limit, and its old default.
+    [{ RATE_LIMIT_LOGIN_PER_ACCOUNT: "10" }, /^Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT: must be greater than RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS \(10\)/],
+    [
+      { RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "200" },
+      /^Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT: must be greater than RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS \(200\)/,
+    ],
     [{ SHUTDOWN_DELAY: "soon" }, /^Invalid SHUTDOWN_DELAY: must be a duration/],
     [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
     [{ SHUTDOWN_DELAY: "8.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],

@@ -1,5 +1,10 @@
 // Rate limits on credentials, against credential stuffing and sign-up spam:
-//   log-in   failed attempts per account and per client address;
+//   log-in   failed attempts per (account, client address) pair: the tight
+//            limit, so one address guessing at an account locks out only
+//            itself, never the owner signing in from elsewhere;
+//            per account across all addresses: far looser, only a
+//            distributed attack reaches it;
+//            per client address across accounts;
 //   sign-up  attempts per client address.
 // Counters live in memory, or in Redis when REDIS_URL is set so the limits hold
 // across instances; if Redis fails or stops answering, an in-memory limiter
@@ -27,7 +32,12 @@ const REDIS_TIMEOUT_MS = 500;
 const MAX_KEY_LENGTH = 254;
 
 export interface LogInAttempt {
-  /** The password was right: the account's failures are forgotten, the address's point returned. */
+  /**
+   * The password was right: this address's failures for the account are
+   * forgotten; the account's and the address's points for this attempt are
+   * returned. Other addresses' failures stay counted, so an attacker's
+   * budget is not refilled each time the owner signs in.
+   */
   succeeded(): Promise<void>;
   /** The attempt ended without checking a password (e.g. the database was down): points returned. */
   abandoned(): Promise<void>;
@@ -40,9 +50,10 @@ export interface AuthRateLimiter {
    */
   consumeSignUp(clientAddress: string): Promise<{ refund(): Promise<void> }>;
   /**
-   * Counts one log-in attempt against the account and the address; throws
-   * RATE_LIMITED when either is locked out, before any password is checked.
-   * A failed attempt needs nothing more: its points stay taken.
+   * Counts one log-in attempt against the address, the (account, address)
+   * pair and the account; throws RATE_LIMITED when any is locked out, before
+   * any password is checked. A failed attempt needs nothing more: its points
+   * stay taken.
    */
   startLogIn(email: string, clientAddress: string): Promise<LogInAttempt>;
 }
@@ -82,7 +93,8 @@ async function consume(limit: Limiter, key: string): Promise<void> {
 }
 
 export function createAuthRateLimiter(settings: Config["rateLimits"], redis?: Redis): AuthRateLimiter {
-  const perAccount = limiter("login-account", settings.loginPerAccount, settings.loginWindowMs, redis);
+  const perPair = limiter("login-account-address", settings.loginPerAccountAddress, settings.loginWindowMs, redis);
+  const perAccount = limiter("login-account", settings.loginPerAccount, settings.loginAccountWindowMs, redis);
   const perAddress = limiter("login-address", settings.loginPerAddress, settings.loginWindowMs, redis);
   const signUps = limiter("signup-address", settings.signUpPerAddress, settings.signUpWindowMs, redis);
   return {
@@ -98,14 +110,21 @@ export function createAuthRateLimiter(settings: Config["rateLimits"], redis?: Re
     async startLogIn(email, address) {
       const accountKey = keyOf(email);
       const addressKey = keyOf(address);
+      // JSON keeps the pair unambiguous whatever either part holds.
+      const pairKey = keyOf(JSON.stringify([email, address]));
+      // In this order, one at a time: an attempt refused by one limit takes no
+      // point from the limits after it. So an address locked out of an account
+      // can keep trying without using up the account's allowance, which would
+      // lock the owner out everywhere.
       await consume(perAddress, addressKey);
+      await consume(perPair, pairKey);
       await consume(perAccount, accountKey);
       return {
         async succeeded() {
-          await Promise.all([perAccount.delete(accountKey), perAddress.reward(addressKey)]);
+          await Promise.all([perPair.delete(pairKey), perAccount.reward(accountKey), perAddress.reward(addressKey)]);
         },
         async abandoned() {
-          await Promise.all([perAccount.reward(accountKey), perAddress.reward(addressKey)]);
+          await Promise.all([perPair.reward(pairKey), perAccount.reward(accountKey), perAddress.reward(addressKey)]);
         },
       };
     },
