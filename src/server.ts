@@ -35,6 +35,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
 import { createAuthService } from "./modules/auth/service.js";
 import { bearerToken, createTokenService, resolveJwtSecret, type TokenService } from "./modules/auth/tokens.js";
+import { createEventCursors } from "./realtime/eventCursor.js";
 import { createRealtime } from "./realtime/index.js";
 import { loadTypeDefs, resolvers } from "./schema.js";
 import { logRedisOutages } from "./recurringFailure.js";
@@ -66,9 +67,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     if (redis) resources.unshift({ close: async () => void redis.disconnect() });
 
     const metrics = createMetrics();
-    const realtime = await createRealtime(database.prisma, config, logger);
+    // One secret signs tokens and (through a key derived from it) event cursors.
+    const secret = await resolveJwtSecret(config);
+    const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret));
     resources.unshift(realtime);
-    const tokens = createTokenService(await resolveJwtSecret(config), config.jwt.ttlMs);
+    const tokens = createTokenService(secret, config.jwt.ttlMs);
     const auth = createAuthService(database.prisma, tokens, createAuthRateLimiter(config.rateLimits, redis));
     const createContext = createContextFactory({
       prisma: database.prisma,

@@ -1,10 +1,13 @@
 // The shape of a change event, as stored in the event log and as resolved by
 // the TodoEvent / ListEvent GraphQL types.
-import { badUserInput } from "../errors.js";
 import type { ChangeKind, EventSubject } from "../generated/prisma/client.js";
 
 export interface ChangeEvent {
-  /** Position in the event log; strictly increasing in commit order. */
+  /**
+   * Position in the event log; strictly increasing in commit order. One
+   * sequence for every space, so clients only ever see it enciphered
+   * (eventCursor.ts).
+   */
   id: bigint;
   kind: ChangeKind;
   subject: EventSubject;
@@ -14,23 +17,6 @@ export interface ChangeEvent {
   /** The list's owner and privacy at the time of the change. */
   listOwnerId: string;
   listPrivate: boolean;
-}
-
-const CURSOR_PREFIX = "ev:";
-
-export function encodeEventCursor(id: bigint): string {
-  return Buffer.from(`${CURSOR_PREFIX}${id.toString()}`).toString("base64url");
-}
-
-// Event ids are PostgreSQL bigints starting at 1.
-const MAX_EVENT_ID = 9_223_372_036_854_775_807n;
-
-export function decodeEventCursor(cursor: string, field = "after"): bigint {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const digits = text.slice(CURSOR_PREFIX.length);
-  const id = text.startsWith(CURSOR_PREFIX) && /^[1-9]\d{0,18}$/.test(digits) ? BigInt(digits) : 0n;
-  if (id < 1n || id > MAX_EVENT_ID) throw badUserInput("That cursor is not valid.", field);
-  return id;
 }
 
 /** An event as delivered to one subscriber, with the row read through its policy. */

@@ -7,6 +7,7 @@ import { badUserInput } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createMemoryBus, createRedisBus, type EventBus } from "./bus.js";
 import { createLimiter, type Limiter } from "./delivery.js";
+import type { EventCursors } from "./eventCursor.js";
 import type { ChangeEvent } from "./events.js";
 import { toChangeEvent, type CommittedEvent } from "./eventLog.js";
 import { EventTailer, type EventFilter } from "./tailer.js";
@@ -20,6 +21,8 @@ export interface Realtime {
   readonly tailer: EventTailer;
   /** Bounds the per-subscriber delivery checks running at once (delivery.ts). */
   readonly deliveryChecks: Limiter;
+  /** Turns event ids into the opaque cursors clients see, and back. */
+  readonly cursors: EventCursors;
   /** Called after a transaction with events commits. */
   published(events: CommittedEvent[]): void;
   /** Events matching filter with id > after, in order, read from the log. */
@@ -34,6 +37,7 @@ export async function createRealtime(
   prisma: RawPrismaClient,
   config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "database">,
   logger: Logger,
+  cursors: EventCursors,
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
   const tailer = new EventTailer(prisma, bus, logger, config.eventPollIntervalMs);
@@ -69,6 +73,7 @@ export async function createRealtime(
 
   return {
     tailer,
+    cursors,
     deliveryChecks: createLimiter(deliveryConcurrency(config.database)),
     published(events) {
       const last = events.at(-1);

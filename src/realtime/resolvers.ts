@@ -6,7 +6,7 @@ import { requireViewer } from "../context.js";
 import { notFound } from "../errors.js";
 import type { Resolvers } from "../generated/graphql.js";
 import { looksLikeId } from "../modules/validation.js";
-import { decodeEventCursor, encodeEventCursor, type DeliveredEvent } from "./events.js";
+import type { DeliveredEvent } from "./events.js";
 import { eventStream } from "./stream.js";
 
 export const realtimeResolvers: Resolvers = {
@@ -22,7 +22,7 @@ export const realtimeResolvers: Resolvers = {
     spaceActivity: {
       subscribe: async (_parent, { spaceId, after }, context) => {
         requireViewer(context);
-        const afterId = after == null ? undefined : decodeEventCursor(after);
+        const afterId = after == null ? undefined : context.realtime.cursors.decode(after);
         if (!looksLikeId(spaceId) || !(await context.loaders.space.load(spaceId))) throw notFound("Space");
         if (afterId !== undefined) await context.realtime.assertCursorRetained(afterId);
         return eventStream(context, { spaceId }, afterId);
@@ -35,9 +35,9 @@ export const realtimeResolvers: Resolvers = {
   },
   TodoEvent: {
     todoId: (event) => event.todoId ?? "",
-    cursor: (event) => encodeEventCursor(event.id),
+    cursor: (event, _args, context) => context.realtime.cursors.encode(event.id),
   },
   ListEvent: {
-    cursor: (event) => encodeEventCursor(event.id),
+    cursor: (event, _args, context) => context.realtime.cursors.encode(event.id),
   },
 };

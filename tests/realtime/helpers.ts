@@ -9,10 +9,17 @@ import { createClient, type Client, type FormattedExecutionResult } from "graphq
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { afterAll, beforeAll } from "vitest";
-import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
+import { createEventCursors } from "../../src/realtime/eventCursor.js";
+import { signUp, startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
 import { freePort } from "../helpers/process.js";
 
 export const DEFAULT_WAIT_MS = 15_000;
+
+/**
+ * The event cursors of every test server that keeps the default JWT_SECRET,
+ * so a test can read the log id a cursor stands for (clients cannot).
+ */
+export const testCursors = createEventCursors(new TextEncoder().encode(TEST_JWT_SECRET));
 
 /**
  * The realtime suites run over the Redis bus when REDIS_URL (or CI's
@@ -98,6 +105,8 @@ export function connect(server: Pick<TestServer, "wsUrl">, token?: string): Conn
 export interface StreamError {
   code: string | undefined;
   message: string;
+  /** `extensions.field`, on errors that have one. */
+  field?: string;
 }
 
 /**
@@ -222,8 +231,12 @@ export class Stream<T> {
 
 function toStreamError(error: unknown): StreamError {
   if (error && typeof error === "object" && "message" in error) {
-    const { message, extensions } = error as { message: unknown; extensions?: { code?: unknown } };
-    return { code: typeof extensions?.code === "string" ? extensions.code : undefined, message: String(message) };
+    const { message, extensions } = error as { message: unknown; extensions?: { code?: unknown; field?: unknown } };
+    return {
+      code: typeof extensions?.code === "string" ? extensions.code : undefined,
+      message: String(message),
+      ...(typeof extensions?.field === "string" ? { field: extensions.field } : {}),
+    };
   }
   // A CloseEvent (the socket closed under the subscription) or anything else.
   const code = (error as { code?: unknown } | null)?.code;

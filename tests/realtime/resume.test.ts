@@ -1,14 +1,14 @@
 // spaceActivity(spaceId, after): replay from the event log, then live, with no
 // gap and no duplicate, including while other clients keep writing; what the
 // replay leaves out; and the cursors it refuses (malformed, or older than the
-// log's retention).
+// log's retention). Cursors this server did not make, and those of the
+// earlier format: cursors.test.ts.
 //
 // A subscription with `after` needs no untilLive(): every event after the
 // cursor reaches it, through the replay or live, however late the server
 // registers it. That is the property under test.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/logger.js";
-import { decodeEventCursor, encodeEventCursor } from "../../src/realtime/events.js";
 import { createRealtime } from "../../src/realtime/index.js";
 import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
 import {
@@ -24,6 +24,7 @@ import {
   type SpaceActivity,
   type SpaceEventData,
   realtimeServerPerFile,
+  testCursors,
 } from "./helpers.js";
 
 // The server replays the log in pages of this many rows (src/realtime/index.ts).
@@ -35,7 +36,7 @@ const open = realtimeServerPerFile((started) => (server = started));
 const resume = (token: string, spaceId: string, after: string) =>
   open(token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after });
 
-const idOf = (event: SpaceEventData) => decodeEventCursor(event.cursor);
+const idOf = (event: SpaceEventData) => testCursors.decode(event.cursor);
 
 /** The ids of the log's events in a space, in (after, through], that `viewerId` may read. */
 async function readableLogIds(spaceId: string, after: bigint, through: bigint, viewerId: string): Promise<bigint[]> {
@@ -49,7 +50,7 @@ async function readableLogIds(spaceId: string, after: bigint, through: bigint, v
 /** The newest event of a list (or of one todo), as a cursor. */
 async function cursorOf(where: { listId: string; todoId?: string }) {
   const row = await server.database.prisma.event.findFirstOrThrow({ where, orderBy: { id: "desc" } });
-  return { id: row.id, cursor: encodeEventCursor(row.id) };
+  return { id: row.id, cursor: testCursors.encode(row.id) };
 }
 
 /** Runs `count` calls of `fn`, at most `width` at a time. */
@@ -112,12 +113,12 @@ describe("spaceActivity with after", () => {
     ]);
     // Rows as they are now, cursors strictly increasing from the one he resumed after.
     expect(replayed[0]).toMatchObject({ todo: { title: "Tickets, booked", completed: true } });
-    const ids = [decodeEventCursor(lastSeen), ...replayed.map(idOf)];
+    const ids = [testCursors.decode(lastSeen), ...replayed.map(idOf)];
     expect(ids.every((id, index) => index === 0 || id > ids[index - 1]!)).toBe(true);
     // Against the log: every event after the cursor except carol's private
     // diary and the creation of a todo that no longer exists.
     const fleetingCreated = await server.database.prisma.event.findFirstOrThrow({ where: { todoId: fleeting.id, kind: "CREATED" } });
-    const logIds = await readableLogIds(spaceId, decodeEventCursor(lastSeen), idOf(replayed.at(-1)!), bob.id);
+    const logIds = await readableLogIds(spaceId, testCursors.decode(lastSeen), idOf(replayed.at(-1)!), bob.id);
     expect(replayed.map(idOf)).toEqual(logIds.filter((id) => id !== fleetingCreated.id));
 
     // Then live, with nothing repeated in between.
@@ -215,11 +216,11 @@ describe("spaceActivity with after", () => {
       b64("ev:abc"),
       b64("ev:99999999999999999999"), // beyond bigint
       b64("todo:1"),
-      b64(`ev:${newest + 1_000_000n}`), // well-formed, but no event the server issued
+      testCursors.encode(newest + 1_000_000n), // made with the server's key, but for no event it issued
     ];
     for (const after of malformed) {
       const error = await open(token).subscribe(SPACE_ACTIVITY, { spaceId, after }).failure();
-      expect({ after, ...error }).toEqual({ after, code: "BAD_USER_INPUT", message: "That cursor is not valid." });
+      expect({ after, ...error }).toEqual({ after, code: "BAD_USER_INPUT", field: "after", message: "That cursor is not valid." });
     }
   });
 });
@@ -243,7 +244,7 @@ describe("a cursor older than the event log's retention", () => {
 
     const connection = connect(shortLived, bob.token);
     try {
-      const error = await connection.subscribe(SPACE_ACTIVITY, { spaceId, after: encodeEventCursor(row.id) }).failure();
+      const error = await connection.subscribe(SPACE_ACTIVITY, { spaceId, after: testCursors.encode(row.id) }).failure();
       expect(error.code).toBe("BAD_USER_INPUT");
       expect(error.message).toBe("That cursor is older than the event log's retention (2 seconds). Reload and subscribe without 'after'.");
     } finally {
@@ -263,6 +264,7 @@ describe("pruning during a replay", () => {
       server.database.prisma,
       { ...server.config, eventRetentionMs: 7 * 86_400_000 },
       createLogger({ ...server.config, logLevel: "silent" }),
+      testCursors,
     );
     try {
       const replay = realtime.replay({ spaceId }, startId);

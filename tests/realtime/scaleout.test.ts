@@ -7,7 +7,6 @@
 // Redis. Instance C polls every second, as by default: the safety net that
 // carries cross-instance delivery while Redis is away.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeEventCursor } from "../../src/realtime/events.js";
 import { createTestDatabase, usePostgres, type TestDatabase } from "../helpers/database.js";
 import { signUp, startTestServer, type TestServer } from "../helpers/server.js";
 import {
@@ -22,6 +21,7 @@ import {
   type Connection,
   type SpaceActivity,
   type TodoChanged,
+  testCursors,
 } from "./helpers.js";
 import { captureLogs, type LogSink } from "../hardening/ops-support.js";
 
@@ -171,10 +171,10 @@ describe.skipIf(!usePostgres)("several instances sharing PostgreSQL, woken throu
     const resumed = open(b, bob.token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after: lastSeen });
     const replayed = (await resumed.until((e) => e.spaceActivity.todoId === last.id)).map((e) => e.spaceActivity);
     const log = await b.database.prisma.event.findMany({
-      where: { spaceId, id: { gt: decodeEventCursor(lastSeen), lte: decodeEventCursor(replayed.at(-1)!.cursor) } },
+      where: { spaceId, id: { gt: testCursors.decode(lastSeen), lte: testCursors.decode(replayed.at(-1)!.cursor) } },
       orderBy: { id: "asc" },
     });
-    expect(replayed.map((e) => decodeEventCursor(e.cursor))).toEqual(log.map((row) => row.id));
+    expect(replayed.map((e) => testCursors.decode(e.cursor))).toEqual(log.map((row) => row.id));
     expect(replayed.map(describeEvent)).toEqual([
       `todo:CREATED:${during.id}`,
       `todo:UPDATED:${during.id}`,
