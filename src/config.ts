@@ -102,6 +102,11 @@ const envSchema = z.object({
   RATE_LIMIT_SIGNUP_WINDOW: durationMs.prefault("1h"),
   TRUST_PROXY: booleanFlag.default(false),
   METRICS_TOKEN: z.string().min(1).optional(),
+  // Set: /metrics is served only on a listener of its own, never on PORT.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  // Production refuses to start with /metrics open to anyone unless this says so.
+  METRICS_PUBLIC: booleanFlag.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -154,8 +159,14 @@ export interface Config {
     signUpWindowMs: number;
   };
   trustProxy: boolean;
-  metricsToken: string | undefined;
+  metrics: {
+    /** When set, /metrics requires `Authorization: Bearer <token>`. */
+    token: string | undefined;
+    /** When set, /metrics is served here and not on the public port. */
+    listener: { host: string; port: number } | undefined;
+  };
 }
+
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
@@ -178,6 +189,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   // second before SHUTDOWN_TIMEOUT, and gets at least a second before that.
   if (env.SHUTDOWN_DELAY > 0 && env.SHUTDOWN_DELAY + 2000 > env.SHUTDOWN_TIMEOUT) {
     throw new ConfigError("Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT.");
+  }
+  const metricsListener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT };
+  if (metricsListener && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
+    throw new ConfigError("Invalid METRICS_PORT: must differ from PORT (the metrics listener is not the public one).");
+  }
+  if (metricsListener && env.METRICS_PUBLIC) {
+    throw new ConfigError("Invalid METRICS_PUBLIC: METRICS_PORT moves /metrics off the public port; set one or the other.");
+  }
+  // Per-operation counts tell anyone how busy the tenants are.
+  if (isProduction && !env.METRICS_TOKEN && !metricsListener && !env.METRICS_PUBLIC) {
+    throw new ConfigError(
+      "Invalid METRICS_TOKEN: required when NODE_ENV=production, unless METRICS_PORT serves /metrics on a listener of its own or METRICS_PUBLIC=true.",
+    );
   }
   const dataDir = path.resolve(env.DATA_DIR);
   return {
@@ -231,6 +255,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       signUpWindowMs: env.RATE_LIMIT_SIGNUP_WINDOW,
     },
     trustProxy: env.TRUST_PROXY,
-    metricsToken: env.METRICS_TOKEN,
+    metrics: { token: env.METRICS_TOKEN, listener: metricsListener },
   };
 }

@@ -37,10 +37,26 @@ describe("loadConfig", () => {
 
   it("turns landing page and introspection off in production unless INTROSPECTION=true", () => {
     const secret = "s".repeat(32);
-    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret });
+    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t" });
     expect(production.introspection).toBe(false);
     expect(production.landingPage).toBe(false);
-    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, INTROSPECTION: "true" }).introspection).toBe(true);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t", INTROSPECTION: "true" }).introspection).toBe(true);
+  });
+
+  it("serves /metrics on the public port unless METRICS_PORT gives it a listener of its own (on 127.0.0.1 by default)", () => {
+    expect(loadConfig({}).metrics).toEqual({ token: undefined, listener: undefined });
+    expect(loadConfig({ METRICS_TOKEN: "t" }).metrics).toEqual({ token: "t", listener: undefined });
+    expect(loadConfig({ METRICS_PORT: "9464" }).metrics.listener).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(loadConfig({ METRICS_PORT: "0", METRICS_HOST: "0.0.0.0" }).metrics.listener).toEqual({ host: "0.0.0.0", port: 0 });
+    // Both on "any free port" are two different ports.
+    expect(loadConfig({ PORT: "0", METRICS_PORT: "0" }).metrics.listener?.port).toBe(0);
+  });
+
+  it("starts in production when /metrics is protected by a token, on its own listener, or public on purpose", () => {
+    const production = { NODE_ENV: "production", JWT_SECRET: "s".repeat(32) };
+    expect(loadConfig({ ...production, METRICS_TOKEN: "t" }).metrics.token).toBe("t");
+    expect(loadConfig({ ...production, METRICS_PORT: "9464" }).metrics.listener?.port).toBe(9464);
+    expect(loadConfig({ ...production, METRICS_PUBLIC: "true" }).metrics).toEqual({ token: undefined, listener: undefined });
   });
 
   it.each([
@@ -60,6 +76,15 @@ describe("loadConfig", () => {
     [{ SHUTDOWN_DELAY: "soon" }, /^Invalid SHUTDOWN_DELAY: must be a duration/],
     [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
     [{ SHUTDOWN_DELAY: "8.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
+    [
+      { NODE_ENV: "production", JWT_SECRET: "s".repeat(32) },
+      /^Invalid METRICS_TOKEN: required when NODE_ENV=production, unless METRICS_PORT .* or METRICS_PUBLIC=true\.$/,
+    ],
+    [{ METRICS_PORT: "4000" }, /^Invalid METRICS_PORT: must differ from PORT/],
+    [{ PORT: "8080", METRICS_PORT: "8080" }, /^Invalid METRICS_PORT: must differ from PORT/],
+    [{ METRICS_PORT: "metrics" }, /^Invalid METRICS_PORT: /],
+    [{ METRICS_PORT: "9464", METRICS_PUBLIC: "true" }, /^Invalid METRICS_PUBLIC: /],
+    [{ METRICS_PUBLIC: "sure" }, /^Invalid METRICS_PUBLIC: must be true or false/],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
