@@ -1,6 +1,7 @@
 // Every environment variable the server reads is parsed and validated here,
 // once, at start-up. An invalid value stops the start with a one-line message
 // naming the variable (see ConfigError).
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 
@@ -76,6 +77,11 @@ const envSchema = z.object({
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(100),
   WS_KEEPALIVE: durationMs.prefault("12s"),
   WS_CONNECTION_INIT_TIMEOUT: durationMs.prefault("3s"),
+  // Caps on sockets (src/http/websocketAdmission.ts); unset WS_MAX_CONNECTIONS
+  // is sized to memory (defaultMaxConnections).
+  WS_MAX_CONNECTIONS: positiveInt.optional(),
+  WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
+  WS_MAX_PENDING_PER_ADDRESS: positiveInt.default(50),
   SHUTDOWN_TIMEOUT: durationMs.prefault("10s"),
   // Serving on, with /ready at 503, before the drain begins (for load balancers).
   SHUTDOWN_DELAY: durationMs.prefault("0s"),
@@ -132,7 +138,17 @@ export interface Config {
   redisUrl: string | undefined;
   eventRetentionMs: number;
   eventPollIntervalMs: number;
-  websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
+  websocket: {
+    maxSubscriptions: number;
+    keepAliveMs: number;
+    connectionInitTimeoutMs: number;
+    /** Open sockets on this instance, acknowledged or not. */
+    maxConnections: number;
+    /** Sockets one signed-in user holds at once (counted from connection_init). */
+    maxConnectionsPerUser: number;
+    /** Sockets from one client address that have not been acknowledged yet. */
+    maxPendingPerAddress: number;
+  };
   shutdownTimeoutMs: number;
   /** From the signal to the start of the drain: serving on, with /ready at 503 (≤ timeout − 2 s). */
   shutdownDelayMs: number;
@@ -167,6 +183,30 @@ export interface Config {
   };
 }
 
+/**
+ * Bytes one WebSocket costs the server, rounded up from what was measured:
+ * 10 000 idle acknowledged sockets held about 830 MB (83 KB each), and
+ * bench:subscriptions saw 44–90 KB per subscriber.
+ */
+export const BYTES_PER_SOCKET = 100 * 1024;
+/** The default cap never goes below this (one instance's file descriptors are the next bound). */
+export const MIN_DEFAULT_MAX_CONNECTIONS = 20_000;
+
+/**
+ * WS_MAX_CONNECTIONS when unset: half the memory (the container's limit when
+ * there is one, else the machine's) at BYTES_PER_SOCKET each, and at least
+ * MIN_DEFAULT_MAX_CONNECTIONS.
+ */
+export function defaultMaxConnections(memoryBytes = availableMemory()): number {
+  return Math.max(MIN_DEFAULT_MAX_CONNECTIONS, Math.floor(memoryBytes / 2 / BYTES_PER_SOCKET));
+}
+
+function availableMemory(): number {
+  const total = os.totalmem();
+  // A cgroup limit, where Node can read one; 0 or a huge number means none.
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < total ? constrained : total;
+}
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
@@ -232,6 +272,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
       keepAliveMs: env.WS_KEEPALIVE,
       connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT,
+      maxConnections: env.WS_MAX_CONNECTIONS ?? defaultMaxConnections(),
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+      maxPendingPerAddress: env.WS_MAX_PENDING_PER_ADDRESS,
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     shutdownDelayMs: env.SHUTDOWN_DELAY,

@@ -24,6 +24,7 @@ import { batchSizeLimit } from "./http/batchLimit.js";
 import { healthRoutes } from "./http/health.js";
 import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
 import { createOperationLimits } from "./http/limits.js";
+import { clientAddress } from "./http/clientAddress.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { listenForMetrics } from "./http/metricsListener.js";
 import { operationPlugin } from "./http/operationPlugin.js";
@@ -161,7 +162,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
           const requestId = String(res.locals.requestId);
           const requestLogger = logger.child({ requestId });
           const viewer = await viewerFromHeader(tokens, req.headers.authorization);
-          return createContext({ requestId, viewer, clientAddress: req.ip ?? "unknown", logger: requestLogger });
+          return createContext({ requestId, viewer, clientAddress: clientAddress(req, config.trustProxy), logger: requestLogger });
         },
       }),
     );

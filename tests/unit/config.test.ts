@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, parseDuration } from "../../src/config.js";
+import {
+  BYTES_PER_SOCKET,
+  ConfigError,
+  defaultMaxConnections,
+  ENVIRONMENT_VARIABLES,
+  loadConfig,
+  parseDuration,
+} from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("defaults to the embedded database in ./data on port 4000", () => {
@@ -59,6 +66,24 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...production, METRICS_PUBLIC: "true" }).metrics).toEqual({ token: undefined, listener: undefined });
   });
 
+  it("caps WebSocket connections: 20 per user, 50 pending per address, and per instance sized to memory", () => {
+    expect(loadConfig({}).websocket).toMatchObject({
+      maxConnectionsPerUser: 20,
+      maxPendingPerAddress: 50,
+      maxConnections: defaultMaxConnections(),
+    });
+    expect(loadConfig({ WS_MAX_CONNECTIONS: "300", WS_MAX_CONNECTIONS_PER_USER: "2", WS_MAX_PENDING_PER_ADDRESS: "5" }).websocket).toMatchObject({
+      maxConnections: 300,
+      maxConnectionsPerUser: 2,
+      maxPendingPerAddress: 5,
+    });
+    // Half the memory at 100 KiB a socket, never below 20 000.
+    expect(defaultMaxConnections()).toBeGreaterThanOrEqual(20_000);
+    expect(defaultMaxConnections(1024 ** 3)).toBe(20_000);
+    expect(defaultMaxConnections(16 * 1024 ** 3)).toBe(Math.floor((16 * 1024 ** 3) / 2 / BYTES_PER_SOCKET));
+    expect(defaultMaxConnections(16 * 1024 ** 3)).toBe(83_886);
+  });
+
   it.each([
     [{ PORT: "http" }, /^Invalid PORT: /],
     [{ PORT: "70000" }, /^Invalid PORT: /],
@@ -85,6 +110,9 @@ describe("loadConfig", () => {
     [{ METRICS_PORT: "metrics" }, /^Invalid METRICS_PORT: /],
     [{ METRICS_PORT: "9464", METRICS_PUBLIC: "true" }, /^Invalid METRICS_PUBLIC: /],
     [{ METRICS_PUBLIC: "sure" }, /^Invalid METRICS_PUBLIC: must be true or false/],
+    [{ WS_MAX_CONNECTIONS: "0" }, /^Invalid WS_MAX_CONNECTIONS: /],
+    [{ WS_MAX_CONNECTIONS_PER_USER: "-1" }, /^Invalid WS_MAX_CONNECTIONS_PER_USER: /],
+    [{ WS_MAX_PENDING_PER_ADDRESS: "many" }, /^Invalid WS_MAX_PENDING_PER_ADDRESS: /],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
