@@ -184,9 +184,9 @@ export interface Config {
 }
 
 /**
- * Bytes one WebSocket costs the server, rounded up from what was measured:
- * 10 000 idle acknowledged sockets held about 830 MB (83 KB each), and
- * bench:subscriptions saw 44–90 KB per subscriber.
+ * Bytes one WebSocket may cost the server, rounded up from the worst seen:
+ * bench:subscriptions measured 44–90 KB per subscriber (a socket with one
+ * subscription); an idle socket costs far less.
  */
 export const BYTES_PER_SOCKET = 100 * 1024;
 /** The default cap never goes below this (one instance's file descriptors are the next bound). */
