@@ -323,6 +323,8 @@ async function main() {
   try {
     const config = loadConfig({
       NODE_ENV: "production",
+      // Loopback only, and nothing else is there to read it.
+      METRICS_PUBLIC: "true",
       HOST: "127.0.0.1",
       PORT: "0",
       DATABASE_URL: database.url,

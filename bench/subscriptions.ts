@@ -344,6 +344,10 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig({
       NODE_ENV: "production",
+      // Loopback only, and nothing else is there to read it.
+      METRICS_PUBLIC: "true",
+      // Every subscriber connects from 127.0.0.1, a batch at a time.
+      WS_MAX_PENDING_PER_ADDRESS: String(OPEN_BATCH),
       HOST: "127.0.0.1",
       PORT: "0",
       DATA_DIR: dataDir,

@@ -1,6 +1,7 @@
 // Every environment variable the server reads is parsed and validated here,
 // once, at start-up. An invalid value stops the start with a one-line message
 // naming the variable (see ConfigError).
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 
@@ -78,6 +79,11 @@ const envSchema = z.object({
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(100),
   WS_KEEPALIVE: durationMs.prefault("12s"),
   WS_CONNECTION_INIT_TIMEOUT: durationMs.prefault("3s"),
+  // Caps on sockets (src/http/websocketAdmission.ts); unset WS_MAX_CONNECTIONS
+  // is sized to memory (defaultMaxConnections).
+  WS_MAX_CONNECTIONS: positiveInt.optional(),
+  WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
+  WS_MAX_PENDING_PER_ADDRESS: positiveInt.default(50),
   SHUTDOWN_TIMEOUT: durationMs.prefault("10s"),
   // Serving on, with /ready at 503, before the drain begins (for load balancers).
   SHUTDOWN_DELAY: durationMs.prefault("0s"),
@@ -108,6 +114,11 @@ const envSchema = z.object({
   RATE_LIMIT_SIGNUP_WINDOW: durationMs.prefault("1h"),
   TRUST_PROXY: booleanFlag.default(false),
   METRICS_TOKEN: z.string().min(1).optional(),
+  // Set: /metrics is served only on a listener of its own, never on PORT.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  // Production refuses to start with /metrics open to anyone unless this says so.
+  METRICS_PUBLIC: booleanFlag.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -135,7 +146,17 @@ export interface Config {
   redisUrl: string | undefined;
   eventRetentionMs: number;
   eventPollIntervalMs: number;
-  websocket: { maxSubscriptions: number; keepAliveMs: number; connectionInitTimeoutMs: number };
+  websocket: {
+    maxSubscriptions: number;
+    keepAliveMs: number;
+    connectionInitTimeoutMs: number;
+    /** Open sockets on this instance, acknowledged or not. */
+    maxConnections: number;
+    /** Sockets one signed-in user holds at once (counted from connection_init). */
+    maxConnectionsPerUser: number;
+    /** Sockets from one client address that have not been acknowledged yet. */
+    maxPendingPerAddress: number;
+  };
   shutdownTimeoutMs: number;
   /** From the signal to the start of the drain: serving on, with /ready at 503 (≤ timeout − 2 s). */
   shutdownDelayMs: number;
@@ -167,7 +188,37 @@ export interface Config {
     signUpWindowMs: number;
   };
   trustProxy: boolean;
-  metricsToken: string | undefined;
+  metrics: {
+    /** When set, /metrics requires `Authorization: Bearer <token>`. */
+    token: string | undefined;
+    /** When set, /metrics is served here and not on the public port. */
+    listener: { host: string; port: number } | undefined;
+  };
+}
+
+/**
+ * Bytes one WebSocket may cost the server, rounded up from the worst seen:
+ * bench:subscriptions measured 44–90 KB per subscriber (a socket with one
+ * subscription); an idle socket costs far less.
+ */
+export const BYTES_PER_SOCKET = 100 * 1024;
+/** The default cap never goes below this (one instance's file descriptors are the next bound). */
+export const MIN_DEFAULT_MAX_CONNECTIONS = 20_000;
+
+/**
+ * WS_MAX_CONNECTIONS when unset: half the memory (the container's limit when
+ * there is one, else the machine's) at BYTES_PER_SOCKET each, and at least
+ * MIN_DEFAULT_MAX_CONNECTIONS.
+ */
+export function defaultMaxConnections(memoryBytes = availableMemory()): number {
+  return Math.max(MIN_DEFAULT_MAX_CONNECTIONS, Math.floor(memoryBytes / 2 / BYTES_PER_SOCKET));
+}
+
+function availableMemory(): number {
+  const total = os.totalmem();
+  // A cgroup limit, where Node can read one; 0 or a huge number means none.
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < total ? constrained : total;
 }
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
@@ -200,6 +251,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       `Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT: must be greater than RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS (${env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS}); it counts failed log-ins from all addresses together.`,
     );
   }
+  const metricsListener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT };
+  if (metricsListener && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
+    throw new ConfigError("Invalid METRICS_PORT: must differ from PORT (the metrics listener is not the public one).");
+  }
+  if (metricsListener && env.METRICS_PUBLIC) {
+    throw new ConfigError("Invalid METRICS_PUBLIC: METRICS_PORT moves /metrics off the public port; set one or the other.");
+  }
+  // Per-operation counts tell anyone how busy the tenants are.
+  if (isProduction && !env.METRICS_TOKEN && !metricsListener && !env.METRICS_PUBLIC) {
+    throw new ConfigError(
+      "Invalid METRICS_TOKEN: required when NODE_ENV=production, unless METRICS_PORT serves /metrics on a listener of its own or METRICS_PUBLIC=true.",
+    );
+  }
   const dataDir = path.resolve(env.DATA_DIR);
   return {
     env: env.NODE_ENV,
@@ -230,6 +294,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
       keepAliveMs: env.WS_KEEPALIVE,
       connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT,
+      maxConnections: env.WS_MAX_CONNECTIONS ?? defaultMaxConnections(),
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+      maxPendingPerAddress: env.WS_MAX_PENDING_PER_ADDRESS,
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     shutdownDelayMs: env.SHUTDOWN_DELAY,
@@ -255,6 +322,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       signUpWindowMs: env.RATE_LIMIT_SIGNUP_WINDOW,
     },
     trustProxy: env.TRUST_PROXY,
-    metricsToken: env.METRICS_TOKEN,
+    metrics: { token: env.METRICS_TOKEN, listener: metricsListener },
   };
 }

@@ -24,7 +24,9 @@ import { batchSizeLimit } from "./http/batchLimit.js";
 import { healthRoutes } from "./http/health.js";
 import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
 import { createOperationLimits } from "./http/limits.js";
+import { clientAddress } from "./http/clientAddress.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
+import { listenForMetrics } from "./http/metricsListener.js";
 import { operationPlugin } from "./http/operationPlugin.js";
 import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
@@ -46,6 +48,8 @@ export const GRAPHQL_PATH = "/graphql";
 export interface RunningServer {
   url: string;
   port: number;
+  /** The metrics listener's /metrics URL, when METRICS_PORT gives /metrics a listener of its own. */
+  metricsUrl: string | undefined;
   database: Database;
   logger: Logger;
   close(): Promise<void>;
@@ -147,7 +151,9 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
     app.use(requestIdMiddleware);
     app.use(healthRoutes(database, () => closing !== undefined));
-    app.use(metricsRoute(metrics, config.metricsToken));
+    // With a listener of its own, the public port does not serve /metrics at
+    // all: it answers 404 like any other unknown path.
+    if (!config.metrics.listener) app.use(metricsRoute(metrics, config.metrics.token));
     app.use(
       GRAPHQL_PATH,
       express.json({ limit: config.limits.bodySizeBytes }),
@@ -160,13 +166,20 @@ export async function startServer(config: Config, options: { logger?: Logger } =
           const requestId = String(res.locals.requestId);
           const requestLogger = logger.child({ requestId });
           const viewer = await viewerFromHeader(tokens, req.headers.authorization);
-          return createContext({ requestId, viewer, clientAddress: req.ip ?? "unknown", logger: requestLogger });
+          return createContext({ requestId, viewer, clientAddress: clientAddress(req, config.trustProxy), logger: requestLogger });
         },
       }),
     );
     app.use(notFoundHandler(GRAPHQL_PATH));
     app.use(requestErrorHandler(logger, config.limits.bodySize));
 
+    // Before the public port, so a start that cannot have its metrics
+    // listener never serves; closed last (after the drain and the database),
+    // so a scraper can watch the whole shutdown.
+    const metricsListener = config.metrics.listener
+      ? await listenForMetrics(metrics, { ...config.metrics.listener, token: config.metrics.token })
+      : undefined;
+    if (metricsListener) resources.push(metricsListener);
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
@@ -189,7 +202,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await apollo.stop();
         for (const resource of resources) await resource.close();
       })());
-    return { url, port, database, logger, close };
+    return { url, port, metricsUrl: metricsListener?.url, database, logger, close };
   } catch (error) {
     for (const resource of resources) await resource.close().catch(() => undefined);
     throw error;

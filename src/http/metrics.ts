@@ -75,6 +75,12 @@ export function createMetrics(): Metrics {
     help: "Open GraphQL WebSocket connections.",
     registers: [registry],
   });
+  const wsRefused = new Counter({
+    name: "graphql_ws_connections_refused_total",
+    help: "WebSocket connections refused by a connection cap: instance (WS_MAX_CONNECTIONS), pending_per_address (WS_MAX_PENDING_PER_ADDRESS), per_user (WS_MAX_CONNECTIONS_PER_USER).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const wsSubscriptions = new Gauge({
     name: "graphql_ws_subscriptions",
     help: "Active operations (mostly subscriptions) on GraphQL WebSocket connections.",
@@ -90,6 +96,9 @@ export function createMetrics(): Metrics {
     help: "Subscription events sent to WebSocket clients by this instance.",
     registers: [registry],
   });
+
+  // Every reason has a series from the start, so rate() sees the first refusal.
+  for (const reason of ["instance", "pending_per_address", "per_user"] as const) wsRefused.inc({ reason }, 0);
 
   const knownNames = new Set<string>();
   const operationLabel = (name: string): string => {
@@ -114,6 +123,7 @@ export function createMetrics(): Metrics {
     },
     webSockets: {
       onConnectionChange: (delta) => wsConnections.inc(delta),
+      onConnectionRefused: (reason) => wsRefused.inc({ reason }),
       onSubscriptionChange: (delta) => wsSubscriptions.inc(delta),
       onEventDelivered: () => delivered.inc(),
       onErrorsSent(codes) {

@@ -42,14 +42,15 @@ export function requestErrorHandler(logger: Logger, bodySizeSetting: string): Er
 
 /**
  * Any path or method no route answers: 404 with a coded JSON error instead
- * of Express's HTML page, pointing at the GraphQL endpoint.
+ * of Express's HTML page, pointing at what the listener does serve (the
+ * GraphQL endpoint, or /metrics on the metrics listener).
  */
-export function notFoundHandler(graphqlPath: string): RequestHandler {
+export function notFoundHandler(endpointPath: string, endpoint = "GraphQL"): RequestHandler {
   return (req, res) => {
     res.status(404).json({
       errors: [
         {
-          message: `Nothing is served at ${req.method} ${req.path.slice(0, 200)}. The GraphQL endpoint is ${graphqlPath}.`,
+          message: `Nothing is served at ${req.method} ${req.path.slice(0, 200)}. The ${endpoint} endpoint is ${endpointPath}.`,
           extensions: { code: "NOT_FOUND" },
         },
       ],

@@ -8,7 +8,11 @@
 // (in its context and its log line), one "graphql operation" log line when it
 // ends (completed by either side, failed, or cut off by the socket closing),
 // and a count in the metrics.
-import type { Server } from "node:http";
+//
+// Sockets are capped per instance, per client address while unacknowledged,
+// and per signed-in user (websocketAdmission.ts): the first two are refused
+// with HTTP 503 at the upgrade, the third closes with 4430 at connection_init.
+import type { IncomingMessage, Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
@@ -20,8 +24,10 @@ import type { TokenService } from "../modules/auth/tokens.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { timerDelay } from "../timers.js";
+import { clientAddress } from "./clientAddress.js";
 import { clientCodes, isUnexpectedError } from "./formatError.js";
 import type { OperationLimits } from "./limits.js";
+import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
 import { checkOperation } from "./websocketOperationCheck.js";
 
 /**
@@ -78,6 +84,8 @@ export interface WebSocketOperationReport {
 
 export interface WebSocketObserver {
   onConnectionChange?(delta: 1 | -1): void;
+  /** A socket was refused by one of the connection caps. */
+  onConnectionRefused?(reason: RefusalReason): void;
   onSubscriptionChange?(delta: 1 | -1): void;
   /** A subscription event was sent to a client. */
   onEventDelivered?(): void;
@@ -91,7 +99,7 @@ export function attachWebSocketServer(options: {
   httpServer: Server;
   path: string;
   schema: GraphQLSchema;
-  config: Pick<Config, "websocket" | "isProduction" | "limits">;
+  config: Pick<Config, "websocket" | "isProduction" | "limits" | "trustProxy">;
   tokens: TokenService;
   createContext: ContextFactory;
   logger: Logger;
@@ -101,6 +109,14 @@ export function attachWebSocketServer(options: {
   observer?: WebSocketObserver;
 }) {
   const { config, tokens, logger, observer } = options;
+  const admission = createWebSocketAdmission(config.websocket);
+  const admissions = new WeakMap<WebSocket, Admission>();
+  const addressOf = (request: IncomingMessage) => clientAddress(request, config.trustProxy);
+  const refused = (reason: RefusalReason, address: string, userId?: string) => {
+    observer?.onConnectionRefused?.(reason);
+    // debug: a flood of refusals must not become a flood of log lines.
+    logger.debug({ reason, clientAddress: address, userId: userId ?? null }, "websocket connection refused");
+  };
   // The body size limit bounds a WebSocket message as it bounds an HTTP body
   // (ws would otherwise buffer and JSON-parse messages of up to 100 MiB): a
   // larger message closes the socket with 1009 (message too big).
@@ -108,6 +124,19 @@ export function attachWebSocketServer(options: {
     server: options.httpServer,
     path: options.path,
     maxPayload: config.limits.bodySizeBytes,
+    // The instance and per-address caps, before the upgrade. The callback is
+    // called at once, and ws then completes the upgrade and emits
+    // "connection" (where the socket is counted) in the same turn: no other
+    // upgrade can slip in between the check and the count.
+    verifyClient: ({ req }, callback) => {
+      const address = addressOf(req);
+      const reason = admission.refusal(address);
+      if (!reason) return callback(true);
+      refused(reason, address);
+      const body = JSON.stringify({ errors: [{ message: refusalMessage(reason, config.websocket), extensions: { code: "SERVICE_UNAVAILABLE" } }] });
+      // ws writes its own Content-Type under this spelling; this one replaces it.
+      callback(false, 503, body, { "Content-Type": "application/json; charset=utf-8" });
+    },
   });
   /**
    * The errors as the client gets them (translated and masked, as over HTTP).
@@ -152,9 +181,14 @@ export function attachWebSocketServer(options: {
     return formatted;
   };
 
-  wsServer.on("connection", (socket: WebSocket) => {
+  wsServer.on("connection", (socket: WebSocket, request: IncomingMessage) => {
+    const admitted = admission.admit(addressOf(request));
+    admissions.set(socket, admitted);
     observer?.onConnectionChange?.(1);
-    socket.once("close", () => observer?.onConnectionChange?.(-1));
+    socket.once("close", () => {
+      admitted.release();
+      observer?.onConnectionChange?.(-1);
+    });
   });
 
   const cleanup = useServer<Record<string, unknown> | undefined, ConnectionState>(
@@ -163,13 +197,28 @@ export function attachWebSocketServer(options: {
       isProd: config.isProduction,
       connectionInitWaitTimeout: config.websocket.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
+        const { socket } = ctx.extra;
+        const admitted = admissions.get(socket);
         try {
           const token = bearerToken(ctx.connectionParams?.authorization);
           if (!token) {
             ctx.extra.viewer = null;
+            admitted?.acknowledged();
             return true;
           }
           const { viewer, expiresAt } = await tokens.verify(token);
+          // Closed while the token was checked: nothing to acknowledge.
+          if (socket.readyState !== socket.OPEN) return false;
+          if (admitted && !admitted.claimUser(viewer.id)) {
+            refused("per_user", addressOf(ctx.extra.request), viewer.id);
+            // graphql-ws's own close (4403) after `false` finds it closing and does nothing.
+            socket.close(
+              CLOSE_TOO_MANY_CONNECTIONS,
+              `Too many connections for this user (limit: ${config.websocket.maxConnectionsPerUser})`,
+            );
+            return false;
+          }
+          admitted?.acknowledged();
           ctx.extra.viewer = viewer;
           ctx.extra.expiryTimer = setTimeout(
             () => ctx.extra.socket.close(4403, "Forbidden: token expired"),
@@ -277,7 +326,7 @@ export function attachWebSocketServer(options: {
         return options.createContext({
           requestId,
           viewer: ctx.extra.viewer ?? null,
-          clientAddress: ctx.extra.request.socket.remoteAddress ?? "unknown",
+          clientAddress: addressOf(ctx.extra.request),
           logger: logger.child({ requestId }),
         });
       },
@@ -327,6 +376,12 @@ export function attachWebSocketServer(options: {
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
+}
+
+function refusalMessage(reason: RefusalReason, caps: Config["websocket"]): string {
+  return reason === "instance"
+    ? `This server holds as many WebSocket connections as it may (limit: ${caps.maxConnections}). Try again later.`
+    : `Too many WebSocket connections from this address are waiting for connection_ack (limit: ${caps.maxPendingPerAddress}). Try again later.`;
 }
 
 const isAsyncIterable = (value: unknown): boolean =>

@@ -69,7 +69,7 @@ let fixture: Fixture;
 beforeAll(async () => {
   // Production mode (no landing page: every answer is JSON) with a 2mb body
   // limit, so megabyte strings reach the resolvers and larger bodies do not.
-  server = await startTestServer({ env: { NODE_ENV: "production", LIMIT_BODY_SIZE: "2mb" } });
+  server = await startTestServer({ env: { NODE_ENV: "production", METRICS_TOKEN: "fuzz-metrics-token", LIMIT_BODY_SIZE: "2mb" } });
   const owner = await signUp(server);
   const stranger = await signUp(server);
   const call = async <T>(query: string, variables: Record<string, unknown>, token = owner.token) => {

@@ -64,7 +64,7 @@ describe("graphql-http server audits", () => {
   });
 
   it("the same in production mode (no landing page, no stack traces)", async () => {
-    const production = await startTestServer({ env: { NODE_ENV: "production", INTROSPECTION: "true" } });
+    const production = await startTestServer({ env: { NODE_ENV: "production", METRICS_TOKEN: "audit-metrics-token", INTROSPECTION: "true" } });
     try {
       const report = await runAudits(production.url);
       expect(report.errors, "failing MUST audits").toEqual([]);

@@ -4,48 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
 import { api, connect, eventually, TODO_CHANGED, untilLive, type TodoChanged } from "../realtime/helpers.js";
-import { post } from "./ops-support.js";
+import { has, post, scrape, value } from "./ops-support.js";
 import { RawSocket } from "./wsProtocol-raw.js";
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the Prometheus text format (one sample per line, # lines are metadata). */
-function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (type) types.set(type[1]!, type[2]!);
-    if (line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[key!] = value!;
-    }
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return { samples, types };
-}
-
-async function scrape(server: Pick<TestServer, "baseUrl">, token?: string) {
-  const response = await fetch(`${server.baseUrl}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-  expect(response.status).toBe(200);
-  expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parseMetrics(await response.text());
-}
-
-const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
-  samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([key, v]) => s.labels[key] === v))
-    .reduce((sum, s) => sum + s.value, 0);
-
-const has = (samples: Sample[], name: string) => samples.some((s) => s.name === name);
 
 describe("GET /metrics", () => {
   let server: TestServer;
@@ -255,5 +215,73 @@ describe("METRICS_TOKEN", () => {
     expect(has(samples, "process_cpu_user_seconds_total")).toBe(true);
     // The GraphQL endpoint and health do not need it.
     expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
+  });
+});
+
+describe("METRICS_PORT: /metrics on a listener of its own", () => {
+  const token = "metrics-listener-token-0123456789";
+  let server: TestServer;
+  let withToken: TestServer;
+  beforeAll(async () => {
+    [server, withToken] = await Promise.all([
+      startTestServer({ env: { METRICS_PORT: "0" } }),
+      startTestServer({ env: { METRICS_PORT: "0", METRICS_TOKEN: token } }),
+    ]);
+  });
+  afterAll(() => Promise.all([server?.close(), withToken?.close()]));
+
+  it("serves /metrics there, and the public port answers 404 for /metrics like any unknown path", async () => {
+    expect(server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(new URL(server.metricsUrl!).port).not.toBe(String(server.port));
+    await post(server.url, `query ListenerProbe { me { id } }`);
+    const { samples } = await scrape(server, undefined, server.metricsUrl);
+    expect(value(samples, "graphql_operations_total", { operation: "ListenerProbe" })).toBe(1);
+
+    const publicMetrics = await fetch(`${server.baseUrl}/metrics`);
+    expect(publicMetrics.status).toBe(404);
+    expect(await publicMetrics.json()).toEqual({
+      errors: [{ message: "Nothing is served at GET /metrics. The GraphQL endpoint is /graphql.", extensions: { code: "NOT_FOUND" } }],
+    });
+    // The public port serves everything else as before.
+    expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
+    expect((await server.gql(`{ me { id } }`)).status).toBe(200);
+  });
+
+  it("serves nothing but /metrics on the metrics listener", async () => {
+    const base = server.metricsUrl!.replace(/\/metrics$/, "");
+    for (const [method, path] of [
+      ["GET", "/graphql"],
+      ["POST", "/graphql"],
+      ["GET", "/health"],
+      ["GET", "/"],
+    ] as const) {
+      const response = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(await response.json()).toEqual({
+        errors: [{ message: `Nothing is served at ${method} ${path}. The metrics endpoint is /metrics.`, extensions: { code: "NOT_FOUND" } }],
+      });
+    }
+  });
+
+  it("still requires METRICS_TOKEN there when it is set", async () => {
+    const refused = await fetch(withToken.metricsUrl!);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({
+      errors: [{ message: "A valid metrics token is required.", extensions: { code: "UNAUTHENTICATED" } }],
+    });
+    expect((await fetch(withToken.metricsUrl!, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    const { samples } = await scrape(withToken, token, withToken.metricsUrl);
+    expect(has(samples, "graphql_ws_connections")).toBe(true);
+    expect((await fetch(`${withToken.baseUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+  });
+
+  it("is closed when the server closes", async () => {
+    const own = await startTestServer({ env: { METRICS_PORT: "0" } });
+    const url = own.metricsUrl!;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    await scrape(own, undefined, url);
+    // A keep-alive scraper's idle connection does not hold the close up.
+    await own.close();
+    await expect(fetch(url)).rejects.toThrow();
   });
 });

@@ -1,11 +1,12 @@
 // Small helpers for the operational tests (rate limits, metrics, logging,
-// outage, shutdown): free ports, a GraphQL POST with arbitrary headers, and a
-// log sink that captures pino's JSON lines. A private redis-server is in
-// ../helpers/redis.ts.
+// outage, shutdown, connection caps): free ports, a GraphQL POST with
+// arbitrary headers, a log sink that captures pino's JSON lines, and a
+// Prometheus scrape. A private redis-server is in ../helpers/redis.ts.
 import { Writable } from "node:stream";
 import type { Logger } from "pino";
+import { expect } from "vitest";
 import { createLogger } from "../../src/logger.js";
-import type { GraphQLResult } from "../helpers/server.js";
+import type { GraphQLResult, TestServer } from "../helpers/server.js";
 import { freePort } from "../helpers/process.js";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -61,3 +62,43 @@ export function captureLogs(level: Parameters<typeof createLogger>[0]["logLevel"
   };
 }
 
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (one sample per line, # lines are metadata). */
+export function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) types.set(type[1]!, type[2]!);
+    if (line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[key!] = value!;
+    }
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return { samples, types };
+}
+
+/** GET /metrics as Prometheus reads it; `url` defaults to the public port's. */
+export async function scrape(server: Pick<TestServer, "baseUrl">, token?: string, url = `${server.baseUrl}/metrics`) {
+  const response = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parseMetrics(await response.text());
+}
+
+export const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([key, v]) => s.labels[key] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+
+export const has = (samples: Sample[], name: string) => samples.some((s) => s.name === name);

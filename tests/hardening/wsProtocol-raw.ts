@@ -50,8 +50,8 @@ export class RawSocket {
   }
 
   /** Opens a socket; resolves once it is open (or closed, for a refused upgrade). */
-  static open(url: string, protocols: string | string[] = SUBPROTOCOL): Promise<RawSocket> {
-    const raw = new RawSocket(new WebSocket(url, protocols));
+  static open(url: string, protocols: string | string[] = SUBPROTOCOL, options?: WebSocket.ClientOptions): Promise<RawSocket> {
+    const raw = new RawSocket(new WebSocket(url, protocols, options));
     return new Promise((resolve) => {
       raw.socket.once("open", () => resolve(raw));
       void raw.closed.then(() => resolve(raw));

@@ -12,8 +12,10 @@ let production: TestServer;
 let productionWithIntrospection: TestServer;
 beforeAll(async () => {
   development = await startTestServer({ env: { NODE_ENV: "development" } });
-  production = await startTestServer({ env: { NODE_ENV: "production" } });
-  productionWithIntrospection = await startTestServer({ env: { NODE_ENV: "production", INTROSPECTION: "true" } });
+  production = await startTestServer({ env: { NODE_ENV: "production", METRICS_TOKEN: "modes-metrics-token" } });
+  productionWithIntrospection = await startTestServer({
+    env: { NODE_ENV: "production", METRICS_TOKEN: "modes-metrics-token", INTROSPECTION: "true" },
+  });
 });
 afterAll(async () => {
   await Promise.all([development?.close(), production?.close(), productionWithIntrospection?.close()]);

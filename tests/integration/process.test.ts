@@ -6,7 +6,7 @@ import path from "node:path";
 import { createClient } from "graphql-ws";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { serverProcesses } from "../helpers/process.js";
+import { freePort, serverProcesses } from "../helpers/process.js";
 
 const { launch, serverEnv } = serverProcesses();
 
@@ -43,6 +43,42 @@ describe("start-up configuration", () => {
   }, 90_000); // two full process start-ups (tsx, PGlite, migrations): ~10 s each on a busy 2-core machine
 });
 
+describe("production: /metrics is not public by accident", () => {
+  const production = { NODE_ENV: "production", JWT_SECRET: "a-production-secret-of-at-least-32-chars" };
+
+  it("refuses to start with neither METRICS_TOKEN nor METRICS_PORT nor METRICS_PUBLIC=true, with one line naming them", async () => {
+    const started = await launch({ ...(await serverEnv()), ...production }, false);
+    expect(await started.exit).toBe(1);
+    expect(started.output().trim()).toBe(
+      "Invalid METRICS_TOKEN: required when NODE_ENV=production, unless METRICS_PORT serves /metrics on a listener of its own or METRICS_PUBLIC=true.",
+    );
+  });
+
+  it("starts with METRICS_PUBLIC=true, and serves /metrics on the public port", async () => {
+    const env = { ...(await serverEnv()), ...production, METRICS_PUBLIC: "true" };
+    const started = await launch(env);
+    const metrics = await fetch(`http://127.0.0.1:${env.PORT}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("graphql_ws_connections ");
+    started.child.kill("SIGTERM");
+    expect(await started.exit).toBe(0);
+  });
+
+  it("with METRICS_PORT: /metrics only there (the public port answers 404), and that listener closes on SIGTERM", async () => {
+    const env = { ...(await serverEnv()), ...production, METRICS_PORT: String(await freePort()) };
+    const started = await launch(env);
+    const metricsUrl = `http://127.0.0.1:${env.METRICS_PORT}/metrics`;
+    const metrics = await fetch(metricsUrl);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("graphql_ws_connections ");
+    expect((await fetch(`http://127.0.0.1:${env.PORT}/metrics`)).status).toBe(404);
+    started.child.kill("SIGTERM");
+    expect(await started.exit).toBe(0);
+    expect(started.output()).toContain("shutdown complete");
+    await expect(fetch(metricsUrl)).rejects.toThrow();
+  });
+});
+
 describe("graceful shutdown", () => {
   it("npm start: SIGTERM to npm itself (what a container runtime sends) stops the server gracefully", async () => {
     const env = await serverEnv();
@@ -58,7 +94,7 @@ describe("graceful shutdown", () => {
 
   it.each([
     ["development", {}],
-    ["production", { JWT_SECRET: "a-production-secret-of-at-least-32-chars" }],
+    ["production", { JWT_SECRET: "a-production-secret-of-at-least-32-chars", METRICS_TOKEN: "a-metrics-token" }],
   ])("NODE_ENV=%s: finishes a request in flight, closes WebSockets with 1001 and exits 0 within 10 s", async (mode, extra) => {
     const env = { ...(await serverEnv()), NODE_ENV: mode, ...extra };
     const started = await launch(env);

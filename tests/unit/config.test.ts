@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig, parseDuration } from "../../src/config.js";
+import {
+  BYTES_PER_SOCKET,
+  ConfigError,
+  defaultMaxConnections,
+  ENVIRONMENT_VARIABLES,
+  loadConfig,
+  parseDuration,
+} from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("defaults to the embedded database in ./data on port 4000", () => {
@@ -37,10 +44,44 @@ describe("loadConfig", () => {
 
   it("turns landing page and introspection off in production unless INTROSPECTION=true", () => {
     const secret = "s".repeat(32);
-    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret });
+    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t" });
     expect(production.introspection).toBe(false);
     expect(production.landingPage).toBe(false);
-    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, INTROSPECTION: "true" }).introspection).toBe(true);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t", INTROSPECTION: "true" }).introspection).toBe(true);
+  });
+
+  it("serves /metrics on the public port unless METRICS_PORT gives it a listener of its own (on 127.0.0.1 by default)", () => {
+    expect(loadConfig({}).metrics).toEqual({ token: undefined, listener: undefined });
+    expect(loadConfig({ METRICS_TOKEN: "t" }).metrics).toEqual({ token: "t", listener: undefined });
+    expect(loadConfig({ METRICS_PORT: "9464" }).metrics.listener).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(loadConfig({ METRICS_PORT: "0", METRICS_HOST: "0.0.0.0" }).metrics.listener).toEqual({ host: "0.0.0.0", port: 0 });
+    // Both on "any free port" are two different ports.
+    expect(loadConfig({ PORT: "0", METRICS_PORT: "0" }).metrics.listener?.port).toBe(0);
+  });
+
+  it("starts in production when /metrics is protected by a token, on its own listener, or public on purpose", () => {
+    const production = { NODE_ENV: "production", JWT_SECRET: "s".repeat(32) };
+    expect(loadConfig({ ...production, METRICS_TOKEN: "t" }).metrics.token).toBe("t");
+    expect(loadConfig({ ...production, METRICS_PORT: "9464" }).metrics.listener?.port).toBe(9464);
+    expect(loadConfig({ ...production, METRICS_PUBLIC: "true" }).metrics).toEqual({ token: undefined, listener: undefined });
+  });
+
+  it("caps WebSocket connections: 20 per user, 50 pending per address, and per instance sized to memory", () => {
+    expect(loadConfig({}).websocket).toMatchObject({
+      maxConnectionsPerUser: 20,
+      maxPendingPerAddress: 50,
+      maxConnections: defaultMaxConnections(),
+    });
+    expect(loadConfig({ WS_MAX_CONNECTIONS: "300", WS_MAX_CONNECTIONS_PER_USER: "2", WS_MAX_PENDING_PER_ADDRESS: "5" }).websocket).toMatchObject({
+      maxConnections: 300,
+      maxConnectionsPerUser: 2,
+      maxPendingPerAddress: 5,
+    });
+    // Half the memory at 100 KiB a socket, never below 20 000.
+    expect(defaultMaxConnections()).toBeGreaterThanOrEqual(20_000);
+    expect(defaultMaxConnections(1024 ** 3)).toBe(20_000);
+    expect(defaultMaxConnections(16 * 1024 ** 3)).toBe(Math.floor((16 * 1024 ** 3) / 2 / BYTES_PER_SOCKET));
+    expect(defaultMaxConnections(16 * 1024 ** 3)).toBe(83_886);
   });
 
   it("explains policy denials outside production only, unless POLICY_EXPLAIN says otherwise", () => {
@@ -81,6 +122,18 @@ describe("loadConfig", () => {
     [{ SHUTDOWN_DELAY: "soon" }, /^Invalid SHUTDOWN_DELAY: must be a duration/],
     [{ SHUTDOWN_DELAY: "10s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
     [{ SHUTDOWN_DELAY: "8.5s" }, /^Invalid SHUTDOWN_DELAY: must be at least 2s shorter than SHUTDOWN_TIMEOUT/],
+    [
+      { NODE_ENV: "production", JWT_SECRET: "s".repeat(32) },
+      /^Invalid METRICS_TOKEN: required when NODE_ENV=production, unless METRICS_PORT .* or METRICS_PUBLIC=true\.$/,
+    ],
+    [{ METRICS_PORT: "4000" }, /^Invalid METRICS_PORT: must differ from PORT/],
+    [{ PORT: "8080", METRICS_PORT: "8080" }, /^Invalid METRICS_PORT: must differ from PORT/],
+    [{ METRICS_PORT: "metrics" }, /^Invalid METRICS_PORT: /],
+    [{ METRICS_PORT: "9464", METRICS_PUBLIC: "true" }, /^Invalid METRICS_PUBLIC: /],
+    [{ METRICS_PUBLIC: "sure" }, /^Invalid METRICS_PUBLIC: must be true or false/],
+    [{ WS_MAX_CONNECTIONS: "0" }, /^Invalid WS_MAX_CONNECTIONS: /],
+    [{ WS_MAX_CONNECTIONS_PER_USER: "-1" }, /^Invalid WS_MAX_CONNECTIONS_PER_USER: /],
+    [{ WS_MAX_PENDING_PER_ADDRESS: "many" }, /^Invalid WS_MAX_PENDING_PER_ADDRESS: /],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
