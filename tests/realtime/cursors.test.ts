@@ -128,8 +128,14 @@ describe("a cursor this deployment did not make", () => {
     await other?.close();
   });
 
-  const refused = async (token: string, spaceId: string, after: string) =>
-    open(token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after }).failure();
+  // One connection per user for all the refused subscriptions: a connection
+  // each would run into the per-user socket cap (WS_MAX_CONNECTIONS_PER_USER).
+  const connections = new Map<string, ReturnType<typeof open>>();
+  const refused = async (token: string, spaceId: string, after: string) => {
+    let connection = connections.get(token);
+    if (!connection) connections.set(token, (connection = open(token)));
+    return connection.subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after }).failure();
+  };
   const NOT_VALID = { code: "BAD_USER_INPUT", field: "after", message: "That cursor is not valid." };
 
   it("is refused when altered, in any character, or cut, or lengthened", async () => {

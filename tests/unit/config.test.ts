@@ -85,10 +85,10 @@ describe("loadConfig", () => {
   });
 
   it("explains policy denials outside production only, unless POLICY_EXPLAIN says otherwise", () => {
-    const secret = "s".repeat(32);
+    const production = { NODE_ENV: "production", JWT_SECRET: "s".repeat(32), METRICS_TOKEN: "metrics-token" };
     expect(loadConfig({ NODE_ENV: "development" }).policyExplain).toBe(true);
-    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret }).policyExplain).toBe(false);
-    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, POLICY_EXPLAIN: "true" }).policyExplain).toBe(true);
+    expect(loadConfig(production).policyExplain).toBe(false);
+    expect(loadConfig({ ...production, POLICY_EXPLAIN: "true" }).policyExplain).toBe(true);
     expect(loadConfig({ NODE_ENV: "development", POLICY_EXPLAIN: "false" }).policyExplain).toBe(false);
   });
 
