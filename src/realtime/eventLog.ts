@@ -1,28 +1,71 @@
 // The event log: one row per list or todo change, written in the same
 // transaction as the change (via PolicyClient.$appendEvent).
 //
-// Ids come from a sequence, and a sequence hands out ids in call order, not
-// commit order: without care, event 7 could commit after event 8 and a reader
-// that has seen 8 would skip 7 forever. Appending therefore takes a
-// transaction-scoped advisory lock first, held until commit, so ids are
-// allocated and committed in the same order. A reader that has seen id N can
-// then trust that every event below N is visible.
+// How it is ordered, without a lock. Ids come from a sequence, which hands
+// them out in call order, not commit order: event 7 can commit after event 8,
+// and a reader that had moved past 8 would skip 7 forever. Instead of making
+// every writer of the deployment queue on one lock until commit, each event
+// records its writing transaction's id (`txid`, pg_current_xact_id()), and
+// the log's order is (txid, id). Readers take the horizon first: the oldest
+// transaction still running (pg_snapshot_xmin of a fresh snapshot). Every
+// transaction below it has committed or rolled back, so the part of the log
+// below the horizon is final, and a reader that moves past it in (txid, id)
+// order can never skip an event. A transaction still running gets, or already
+// has, a txid at or above the horizon of every read made meanwhile, so its
+// events land after whatever those reads passed.
+//
+// The price: an event waits for every transaction older than its own to end,
+// which on a healthy database is milliseconds. A transaction left open on the
+// PostgreSQL server (an idle psql session in BEGIN) holds delivery back until
+// it ends; `idle_in_transaction_session_timeout` bounds that.
 import type { Prisma } from "../generated/prisma/client.js";
+import type { RawPrismaClient } from "../db/database.js";
 import type { ChangeEvent } from "./events.js";
 
-export type NewEvent = Omit<ChangeEvent, "id">;
+export type NewEvent = Omit<ChangeEvent, "id" | "txid">;
 export type CommittedEvent = ChangeEvent;
 
-const EVENT_APPEND_LOCK_KEY = 7_303_011;
+/** A place in the log's (txid, id) order. */
+export interface LogPosition {
+  readonly txid: bigint;
+  readonly id: bigint;
+}
 
+export const positionOf = (event: Pick<ChangeEvent, "txid" | "id">): LogPosition => ({ txid: event.txid, id: event.id });
+
+/** Whether `a` comes strictly after `b` in the log. */
+export const isAfter = (a: LogPosition, b: LogPosition): boolean => a.txid > b.txid || (a.txid === b.txid && a.id > b.id);
+
+export const laterOf = (a: LogPosition, b: LogPosition): LogPosition => (isAfter(a, b) ? a : b);
+
+/** The position just before every event of transaction `horizon`: all of the log below it is behind. */
+export const belowHorizon = (horizon: bigint): LogPosition => ({ txid: horizon, id: -1n });
+
+/** The rows strictly after `position` in log order. */
+export const afterPosition = (position: LogPosition): Prisma.EventWhereInput => ({
+  OR: [{ txid: { gt: position.txid } }, { txid: position.txid, id: { gt: position.id } }],
+});
+
+export const LOG_ORDER: Prisma.EventOrderByWithRelationInput[] = [{ txid: "asc" }, { id: "asc" }];
+
+/**
+ * The oldest transaction still running, as a txid: every event with a txid
+ * below it is committed (or never will be). Read it before the rows it
+ * bounds, never after.
+ */
+export async function readHorizon(prisma: RawPrismaClient): Promise<bigint> {
+  const [row] = await prisma.$queryRaw<{ horizon: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`;
+  return BigInt(row!.horizon);
+}
+
+/** Appends one event in `tx`: one INSERT, no lock (txid and id come from column defaults). */
 export async function appendEvent(tx: Prisma.TransactionClient, event: NewEvent): Promise<CommittedEvent> {
-  await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${EVENT_APPEND_LOCK_KEY})`);
-  const row = await tx.event.create({ data: event });
-  return toChangeEvent(row);
+  return toChangeEvent(await tx.event.create({ data: event }));
 }
 
 export function toChangeEvent(row: {
   id: bigint;
+  txid: bigint;
   kind: ChangeEvent["kind"];
   subject: ChangeEvent["subject"];
   spaceId: string;
@@ -33,6 +76,7 @@ export function toChangeEvent(row: {
 }): ChangeEvent {
   return {
     id: row.id,
+    txid: row.txid,
     kind: row.kind,
     subject: row.subject,
     spaceId: row.spaceId,

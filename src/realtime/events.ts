@@ -4,11 +4,13 @@ import type { ChangeKind, EventSubject } from "../generated/prisma/client.js";
 
 export interface ChangeEvent {
   /**
-   * Position in the event log; strictly increasing in commit order. One
-   * sequence for every space, so clients only ever see it enciphered
-   * (eventCursor.ts).
+   * The row's id, unique, from one sequence for every space (so clients only
+   * ever see it enciphered, eventCursor.ts). Not in commit order: the log is
+   * ordered by (txid, id), see eventLog.ts.
    */
   id: bigint;
+  /** The writing transaction's id. */
+  txid: bigint;
   kind: ChangeKind;
   subject: EventSubject;
   spaceId: string;

@@ -9,7 +9,15 @@ import { createMemoryBus, createRedisBus, type EventBus } from "./bus.js";
 import { createLimiter, type Limiter } from "./delivery.js";
 import type { EventCursors } from "./eventCursor.js";
 import type { ChangeEvent } from "./events.js";
-import { toChangeEvent, type CommittedEvent } from "./eventLog.js";
+import {
+  afterPosition,
+  LOG_ORDER,
+  positionOf,
+  readHorizon,
+  toChangeEvent,
+  type CommittedEvent,
+  type LogPosition,
+} from "./eventLog.js";
 import { EventTailer, type EventFilter } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
@@ -25,10 +33,10 @@ export interface Realtime {
   readonly cursors: EventCursors;
   /** Called after a transaction with events commits. */
   published(events: CommittedEvent[]): void;
-  /** Events matching filter with id > after, in order, read from the log. */
-  replay(filter: EventFilter, after: bigint): AsyncGenerator<ChangeEvent>;
-  /** BAD_USER_INPUT unless `after` names an event still in the log. */
-  assertCursorRetained(after: bigint): Promise<void>;
+  /** Events matching filter after `after`, in log order, read from the final part of the log. */
+  replay(filter: EventFilter, after: LogPosition): AsyncGenerator<ChangeEvent>;
+  /** Where the event a cursor names stands in the log; BAD_USER_INPUT once it has been pruned. */
+  cursorPosition(eventId: bigint): Promise<LogPosition>;
   prune(): Promise<number>;
   close(): Promise<void>;
 }
@@ -43,19 +51,22 @@ export async function createRealtime(
   const tailer = new EventTailer(prisma, bus, logger, config.eventPollIntervalMs);
   await tailer.start();
 
-  // Pruning removes a prefix of the log (every id up to the newest expired
-  // event), never rows in between: createdAt is the time a transaction began,
-  // which is not in id order, and a hole in the middle would be a gap in a
-  // replay. replay() relies on this.
+  // Pruning removes a prefix of the log (every event up to the newest expired
+  // one, in log order), never rows in between: createdAt is the time a
+  // transaction began, which is not in log order, and a hole in the middle
+  // would be a gap in a replay. replay() relies on this. Only the final part
+  // of the log (below the horizon) is pruned, never rows a tailer may not
+  // have passed yet.
   const prune = async () => {
     const cutoff = new Date(Date.now() - config.eventRetentionMs);
+    const horizon = await readHorizon(prisma);
     const boundary = await prisma.event.findFirst({
-      where: { createdAt: { lt: cutoff } },
-      orderBy: { id: "desc" },
-      select: { id: true },
+      where: { createdAt: { lt: cutoff }, txid: { lt: horizon } },
+      orderBy: LOG_ORDER.map((order) => Object.fromEntries(Object.keys(order).map((key) => [key, "desc" as const]))),
+      select: { id: true, txid: true },
     });
     if (!boundary) return 0;
-    const { count } = await prisma.event.deleteMany({ where: { id: { lte: boundary.id } } });
+    const { count } = await prisma.event.deleteMany({ where: { NOT: afterPosition(positionOf(boundary)) } });
     return count;
   };
   const pruneTimer = setInterval(() => {
@@ -80,17 +91,20 @@ export async function createRealtime(
       if (last) bus.publish(last.id);
     },
     async *replay(filter, after) {
+      // Only below the horizon, the final part of the log: the live side of
+      // the stream (stream.ts) delivers the rest, from where its tailer stood.
+      const horizon = await readHorizon(prisma);
       // Every page reads from the row the previous one ended on (the cursor's
       // own row first) and must find it. Pruning only removes a prefix of the
       // log, so a row still present proves nothing after it is missing; a row
       // gone means the log was pruned past it mid-replay.
       for (let anchor = after; ; ) {
         const rows = await prisma.event.findMany({
-          where: { OR: [{ id: anchor }, { id: { gt: anchor }, ...filter }] },
-          orderBy: { id: "asc" },
+          where: { OR: [{ id: anchor.id }, { AND: [afterPosition(anchor), filter, { txid: { lt: horizon } }] }] },
+          orderBy: LOG_ORDER,
           take: REPLAY_PAGE + 1,
         });
-        if (rows[0]?.id !== anchor) throw cursorExpired();
+        if (rows[0]?.id !== anchor.id) throw cursorExpired();
         const page = rows.slice(1);
         for (const row of page) {
           // Let I/O in between events: on PGlite (in-process, its queries
@@ -102,14 +116,17 @@ export async function createRealtime(
         }
         const last = page.at(-1);
         if (!last || page.length < REPLAY_PAGE) return;
-        anchor = last.id;
+        anchor = positionOf(last);
       }
     },
-    async assertCursorRetained(after) {
-      if (await prisma.event.findUnique({ where: { id: after }, select: { id: true } })) return;
-      const oldest = await prisma.event.findFirst({ orderBy: { id: "asc" }, select: { id: true } });
-      // Inside the retained log but not an event: not a cursor this server issued.
-      if (oldest && after > oldest.id) throw badUserInput("That cursor is not valid.", "after");
+    async cursorPosition(eventId) {
+      // Cursors are authenticated (eventCursor.ts): one this server made for
+      // an event no longer in the log names an event pruned since.
+      const row = await prisma.event.findUnique({ where: { id: eventId }, select: { id: true, txid: true } });
+      if (row) return positionOf(row);
+      // Ids come from a sequence: one above every id in the log was never an event.
+      const newest = await prisma.event.aggregate({ _max: { id: true } });
+      if (newest._max.id !== null && eventId > newest._max.id) throw badUserInput("That cursor is not valid.", "after");
       throw cursorExpired();
     },
     prune,

@@ -24,8 +24,8 @@ export const realtimeResolvers: Resolvers = {
         requireViewer(context);
         const afterId = after == null ? undefined : context.realtime.cursors.decode(after);
         if (!looksLikeId(spaceId) || !(await context.loaders.space.load(spaceId))) throw notFound("Space");
-        if (afterId !== undefined) await context.realtime.assertCursorRetained(afterId);
-        return eventStream(context, { spaceId }, afterId);
+        const resumeAt = afterId === undefined ? undefined : await context.realtime.cursorPosition(afterId);
+        return eventStream(context, { spaceId }, resumeAt);
       },
       resolve: (event: DeliveredEvent) => event,
     },

@@ -3,11 +3,11 @@
 // rights (delivery.ts) before it is yielded.
 //
 // Joining replay and live without gap or duplicate: the live subscription is
-// opened first, so everything the tailer reads from then on is queued. The
-// replay then reads the log to its end, which is at least where the tailer
-// stood when the live subscription opened. Ids only ever increase, so
-// skipping every id at or below the last one handled joins the two exactly,
-// whichever of them an event committed during the replay arrives through.
+// opened first, so everything the tailer passes on from then on is queued.
+// The replay then reads the log up to the horizon, which is at least where the
+// tailer stood when the live subscription opened. Both come in the log's
+// (txid, id) order, so skipping every event at or before the last one handled
+// joins the two exactly, whichever of them an event arrives through.
 //
 // Cancellation: graphql-ws ends a subscription by calling return() on its
 // iterator and waits for that before it finishes closing the socket. An async
@@ -17,27 +17,29 @@
 import type { GraphQLContext } from "../context.js";
 import { readableEvent } from "./delivery.js";
 import type { ChangeEvent, DeliveredEvent } from "./events.js";
+import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
 import type { EventFilter } from "./tailer.js";
 
 export function eventStream(
   context: GraphQLContext,
   filter: EventFilter,
-  after: bigint | undefined,
+  after: LogPosition | undefined,
 ): AsyncIterableIterator<DeliveredEvent> {
   const live = context.realtime.tailer.subscribe(filter);
   let cancelled = false;
 
   async function* run(): AsyncGenerator<DeliveredEvent> {
     try {
-      let last = after ?? live.startId;
+      let last = after ?? live.startPosition;
       const sources: AsyncIterable<ChangeEvent>[] = [];
       if (after !== undefined) sources.push(context.realtime.replay(filter, after));
       sources.push(live.events);
       for (const source of sources) {
         for await (const event of source) {
           if (cancelled) return;
-          if (event.id <= last) continue;
-          last = event.id;
+          const position = positionOf(event);
+          if (!isAfter(position, last)) continue;
+          last = position;
           const delivered = await context.realtime.deliveryChecks.run(async () =>
             cancelled ? undefined : readableEvent(event, context),
           );

@@ -1,17 +1,31 @@
-// One reader of the event log per instance. It remembers the last id it has
-// seen, and whenever the bus says the log has grown (or the poll interval
-// passes, as a safety net for lost bus messages) it reads the new rows, in id
+// One reader of the event log per instance. It remembers where in the log it
+// stands, and whenever the bus says the log has grown (or the poll interval
+// passes, as a safety net for lost bus messages) it reads the new rows, in log
 // order, and hands each to every local subscriber whose filter matches.
 //
-// Because ids are committed in order (eventLog.ts), "every row with id > last
-// seen" is always a gap-free continuation. This module reads the Event table
-// directly: it holds ids only, and every subscriber re-checks each event
-// against its own policy-bound client before anything is delivered.
+// It only ever passes rows below the horizon (eventLog.ts), the part of the
+// log that can no longer change, so "every row after where I stand" is always
+// a gap-free continuation. A committed row above the horizon waits for the
+// older transactions to end; the tailer then looks again soon, backing off up
+// to the poll interval, rather than waiting for the next bus message (the
+// older transaction may write no event, so nobody would announce its end).
+// This module reads the Event table directly: it holds ids only, and every
+// subscriber re-checks each event against its own policy-bound client before
+// anything is delivered.
 import type { RawPrismaClient } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import type { EventBus } from "./bus.js";
 import type { ChangeEvent } from "./events.js";
-import { toChangeEvent } from "./eventLog.js";
+import {
+  afterPosition,
+  belowHorizon,
+  laterOf,
+  LOG_ORDER,
+  positionOf,
+  readHorizon,
+  toChangeEvent,
+  type LogPosition,
+} from "./eventLog.js";
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { timerDelay } from "../timers.js";
 
@@ -30,9 +44,9 @@ export function matches(filter: EventFilter, event: ChangeEvent): boolean {
 }
 
 export interface LiveSubscription {
-  /** The last log id the tailer had passed on when this subscription began. */
-  readonly startId: bigint;
-  /** Live events after startId, in order. Ends as soon as close() is called. */
+  /** Where in the log the tailer stood when this subscription began. */
+  readonly startPosition: LogPosition;
+  /** Live events after startPosition, in log order. Ends as soon as close() is called. */
   readonly events: AsyncIterableIterator<ChangeEvent>;
   /** Stops delivery at once: queued events are dropped, a pending next() ends. */
   close(): void;
@@ -45,9 +59,13 @@ interface Subscriber {
 }
 
 const BATCH = 500;
+/** The first look again at rows held above the horizon; doubles up to the poll interval. */
+const HELD_RETRY_MIN_MS = 5;
 
 export class EventTailer {
-  private lastSeenId = 0n;
+  private position: LogPosition = belowHorizon(0n);
+  private heldRetryMs = HELD_RETRY_MIN_MS;
+  private heldTimer: NodeJS.Timeout | undefined;
   private readonly subscribers = new Set<Subscriber>();
   private reading: Promise<void> | undefined;
   private readAgain = false;
@@ -66,10 +84,10 @@ export class EventTailer {
   }
 
   async start(): Promise<void> {
-    this.lastSeenId = await this.newestId();
-    this.unsubscribeBus = this.bus.onPublished((lastId) => {
-      if (lastId > this.lastSeenId) this.wake();
-    });
+    this.position = belowHorizon(await readHorizon(this.prisma));
+    // Every message means "the log has grown": which rows are readable yet
+    // depends on the horizon, so the id it names is no guide.
+    this.unsubscribeBus = this.bus.onPublished(() => this.wake());
     // Always on, not only while someone listens: a tailer that fell behind
     // while it had no subscribers (a bus message lost during a Redis outage)
     // would otherwise hand its next subscriber events from before it subscribed.
@@ -117,7 +135,7 @@ export class EventTailer {
         return this;
       },
     };
-    return { startId: this.lastSeenId, events, close: subscriber.close };
+    return { startPosition: this.position, events, close: subscriber.close };
   }
 
   /** Reads new rows now; coalesces overlapping calls into one more read. */
@@ -142,46 +160,59 @@ export class EventTailer {
   }
 
   private async readNew(): Promise<void> {
+    // First the horizon, then the rows: every row below a horizon read
+    // earlier is committed by the time the rows are read.
+    const horizon = await readHorizon(this.prisma);
     if (this.subscribers.size === 0) {
-      // Nobody to hand rows to: just keep up with the end of the log.
-      const newest = await this.newestId();
+      // Nobody to hand rows to: just keep up with the final part of the log.
       // A subscriber may have arrived while that query was in flight, with
-      // startId at the old position. Skipping to `newest` would then drop the
+      // startPosition at the old place. Skipping ahead would then drop the
       // events between the two for it, including ones committed after it
-      // subscribed (and after a replay it started had already read to the end
-      // of the log): so skip only while there is still nobody to hand rows
-      // to, and otherwise read the rows as usual.
+      // subscribed (and after a replay it started had already read to the
+      // horizon): so skip only while there is still nobody to hand rows to,
+      // and otherwise read the rows as usual.
       if (this.subscribers.size === 0) {
-        if (newest > this.lastSeenId) this.lastSeenId = newest;
+        this.position = laterOf(this.position, belowHorizon(horizon));
         return;
       }
     }
+    let held = false;
     for (;;) {
-      const rows = await this.prisma.event.findMany({
-        where: { id: { gt: this.lastSeenId } },
-        orderBy: { id: "asc" },
-        take: BATCH,
-      });
+      const rows = await this.prisma.event.findMany({ where: afterPosition(this.position), orderBy: LOG_ORDER, take: BATCH });
       for (const row of rows) {
+        if (row.txid >= horizon) {
+          held = true;
+          break;
+        }
         const event = toChangeEvent(row);
-        this.lastSeenId = event.id;
+        this.position = positionOf(event);
         for (const subscriber of this.subscribers) {
           if (matches(subscriber.filter, event)) subscriber.push(event);
         }
       }
-      if (rows.length < BATCH || this.stopped) return;
+      if (held || rows.length < BATCH || this.stopped) break;
     }
+    if (held) return this.lookAgainSoon();
+    // Everything below the horizon has been passed on, whatever it held.
+    this.position = laterOf(this.position, belowHorizon(horizon));
+    this.heldRetryMs = HELD_RETRY_MIN_MS;
   }
 
-  private async newestId(): Promise<bigint> {
-    const newest = await this.prisma.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
-    return newest?.id ?? 0n;
+  private lookAgainSoon(): void {
+    if (this.heldTimer || this.stopped) return;
+    this.heldTimer = setTimeout(() => {
+      this.heldTimer = undefined;
+      this.wake();
+    }, timerDelay(this.heldRetryMs));
+    this.heldTimer.unref();
+    this.heldRetryMs = Math.min(this.heldRetryMs * 2, this.pollIntervalMs);
   }
 
   /** Ends every subscription and waits for a read in progress, for an orderly shutdown. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.heldTimer) clearTimeout(this.heldTimer);
     this.unsubscribeBus?.();
     for (const subscriber of this.subscribers) subscriber.close();
     await this.reading;

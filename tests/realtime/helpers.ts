@@ -9,11 +9,33 @@ import { createClient, type Client, type FormattedExecutionResult } from "graphq
 import { Redis } from "ioredis";
 import WebSocket from "ws";
 import { afterAll, beforeAll } from "vitest";
+import type { RawPrismaClient } from "../../src/db/database.js";
+import type { Prisma } from "../../src/generated/prisma/client.js";
 import { createEventCursors } from "../../src/realtime/eventCursor.js";
+import { afterPosition, LOG_ORDER, positionOf } from "../../src/realtime/eventLog.js";
 import { signUp, startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
 import { freePort } from "../helpers/process.js";
 
 export const DEFAULT_WAIT_MS = 15_000;
+
+/**
+ * The log's events matching `where` after the event `afterId` and up to the
+ * event `throughId`, in the log's (txid, id) order: exactly what a subscriber
+ * resuming after `afterId` must have received by `throughId`.
+ */
+export async function logBetween(prisma: RawPrismaClient, where: Prisma.EventWhereInput, afterId: bigint, throughId: bigint) {
+  const [after, through] = await Promise.all(
+    [afterId, throughId].map(async (id) => positionOf(await prisma.event.findUniqueOrThrow({ where: { id } }))),
+  );
+  return prisma.event.findMany({
+    where: { AND: [where, afterPosition(after!), { NOT: afterPosition(through!) }] },
+    orderBy: LOG_ORDER,
+  });
+}
+
+/** The newest event matching `where`, in log order. */
+export const newestEvent = (prisma: RawPrismaClient, where: Prisma.EventWhereInput) =>
+  prisma.event.findFirstOrThrow({ where, orderBy: [{ txid: "desc" }, { id: "desc" }] });
 
 /**
  * The event cursors of every test server that keeps the default JWT_SECRET,

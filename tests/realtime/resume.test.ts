@@ -25,7 +25,10 @@ import {
   type SpaceEventData,
   realtimeServerPerFile,
   testCursors,
+  logBetween,
+  newestEvent,
 } from "./helpers.js";
+import { afterPosition, positionOf } from "../../src/realtime/eventLog.js";
 
 // The server replays the log in pages of this many rows (src/realtime/index.ts).
 const REPLAY_PAGE = 200;
@@ -38,18 +41,15 @@ const resume = (token: string, spaceId: string, after: string) =>
 
 const idOf = (event: SpaceEventData) => testCursors.decode(event.cursor);
 
-/** The ids of the log's events in a space, in (after, through], that `viewerId` may read. */
+/** The ids of the log's events in a space, after `after` through `through` in log order, that `viewerId` may read. */
 async function readableLogIds(spaceId: string, after: bigint, through: bigint, viewerId: string): Promise<bigint[]> {
-  const rows = await server.database.prisma.event.findMany({
-    where: { spaceId, id: { gt: after, lte: through } },
-    orderBy: { id: "asc" },
-  });
+  const rows = await logBetween(server.database.prisma, { spaceId }, after, through);
   return rows.filter((row) => !row.listPrivate || row.listOwnerId === viewerId).map((row) => row.id);
 }
 
 /** The newest event of a list (or of one todo), as a cursor. */
 async function cursorOf(where: { listId: string; todoId?: string }) {
-  const row = await server.database.prisma.event.findFirstOrThrow({ where, orderBy: { id: "desc" } });
+  const row = await newestEvent(server.database.prisma, where);
   return { id: row.id, cursor: testCursors.encode(row.id) };
 }
 
@@ -156,7 +156,7 @@ describe("spaceActivity with after", () => {
       const writer = writers[index % writers.length]!;
       writer.todos.push((await writer.api.createTodo(writer.listId, `Backlog ${index}`)).id);
     });
-    const backlogThrough = (await server.database.prisma.event.findFirstOrThrow({ where: { spaceId }, orderBy: { id: "desc" } })).id;
+    const backlogThrough = (await newestEvent(server.database.prisma, { spaceId })).id;
 
     // Every writer keeps going in parallel while bob resumes from the start.
     // A write that completes after bob has received his first replayed event
@@ -267,7 +267,7 @@ describe("pruning during a replay", () => {
       testCursors,
     );
     try {
-      const replay = realtime.replay({ spaceId }, startId);
+      const replay = realtime.replay({ spaceId }, await realtime.cursorPosition(startId));
       const firstPage: bigint[] = [];
       while (firstPage.length < REPLAY_PAGE) {
         const next = await replay.next();
@@ -275,7 +275,8 @@ describe("pruning during a replay", () => {
         firstPage.push(next.value.id);
       }
       // A prune reaches past where the replay stands before it reads its next page.
-      await server.database.prisma.event.deleteMany({ where: { id: { lte: firstPage.at(-1)! } } });
+      const reached = positionOf(await server.database.prisma.event.findUniqueOrThrow({ where: { id: firstPage.at(-1)! } }));
+      await server.database.prisma.event.deleteMany({ where: { NOT: afterPosition(reached) } });
       await expect(replay.next()).rejects.toMatchObject({
         extensions: { code: "BAD_USER_INPUT" },
         message: expect.stringContaining("retention (7 days)"),

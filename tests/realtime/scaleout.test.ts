@@ -22,6 +22,7 @@ import {
   type SpaceActivity,
   type TodoChanged,
   testCursors,
+  logBetween,
 } from "./helpers.js";
 import { captureLogs, type LogSink } from "../hardening/ops-support.js";
 
@@ -170,10 +171,7 @@ describe.skipIf(!usePostgres)("several instances sharing PostgreSQL, woken throu
     const last = await alice.on(a).createTodo(listId, "Last");
     const resumed = open(b, bob.token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after: lastSeen });
     const replayed = (await resumed.until((e) => e.spaceActivity.todoId === last.id)).map((e) => e.spaceActivity);
-    const log = await b.database.prisma.event.findMany({
-      where: { spaceId, id: { gt: testCursors.decode(lastSeen), lte: testCursors.decode(replayed.at(-1)!.cursor) } },
-      orderBy: { id: "asc" },
-    });
+    const log = await logBetween(b.database.prisma, { spaceId }, testCursors.decode(lastSeen), testCursors.decode(replayed.at(-1)!.cursor));
     expect(replayed.map((e) => testCursors.decode(e.cursor))).toEqual(log.map((row) => row.id));
     expect(replayed.map(describeEvent)).toEqual([
       `todo:CREATED:${during.id}`,
