@@ -211,12 +211,23 @@ export function createPolicyClient(raw: PrismaClient, viewer: Viewer | null, opt
 }
 
 /**
- * `tx` is set inside a transaction; `pending` then collects the events the
- * transaction appends, published by the outermost $transaction on commit.
+ * Inside a transaction: `pending` collects the events the transaction appends,
+ * published by the outermost $transaction on commit; `readable` remembers the
+ * rows this viewer's reads returned in it, by model and id, so that a create
+ * rule asking whether such a row is readable needs no statement of its own.
+ * That answer is as fresh as a count would be: either can be overtaken by a
+ * concurrent delete before the insert, which then fails on its foreign key
+ * (NOT_FOUND, see the top of this file).
  */
+interface BoundTransaction {
+  tx: Prisma.TransactionClient;
+  pending: CommittedEvent[];
+  readable: Map<ModelName, Set<string>>;
+}
+
 function bind(
   root: PrismaClient,
-  transaction: { tx: Prisma.TransactionClient; pending: CommittedEvent[] } | undefined,
+  transaction: BoundTransaction | undefined,
   viewer: Viewer | null,
   options: PolicyOptions,
 ): PolicyClient {
@@ -257,6 +268,12 @@ function bind(
     return result;
   };
 
+  /** Did a read of this viewer in this transaction return the row `where` names by id alone? */
+  const readInThisTransaction = (model: ModelName, where: Args): boolean => {
+    const keys = Object.keys(where);
+    return keys.length === 1 && typeof where.id === "string" && transaction?.readable.get(model)?.has(where.id) === true;
+  };
+
   /** Is there a row of `model` matching `where` that `me` may read, as of now? */
   const readable = async (tx: RawClient, model: ModelName, where: Args, me: Viewer): Promise<boolean> =>
     ((await rawDelegate(tx, model).count({ where: restrict(where, readFilter(model, me)) })) as number) > 0;
@@ -270,7 +287,7 @@ function bind(
     const context: CreateContext = {
       viewer: me,
       canRead: async (parent, where) => {
-        const found = await readable(tx, parent, where, me);
+        const found = readInThisTransaction(parent, where) || (await readable(tx, parent, where, me));
         if (found) seenReadable.push({ parent, where });
         return found;
       },
@@ -304,7 +321,9 @@ function bind(
       const result = await own(client)[operation](
         guardSelection(model, { ...args, where: restrict(args.where, readFilter(model, viewer)) }, viewer),
       );
-      return operation === "count" || operation === "groupBy" ? result : hideGuardedFields(model, result);
+      if (operation === "count" || operation === "groupBy") return result;
+      if (transaction && result !== null) rememberReadable(transaction, model, result);
+      return hideGuardedFields(model, result);
     };
 
     const create = async (args: Args) => {
@@ -337,7 +356,10 @@ function bind(
         })) as Args | null;
         if (!target) return deny(model, operation, `${model}.read`, notFound(label));
         const permitted = modelRules[operation](me) as Args;
-        const allowed = await own(tx).count({ where: restrict({ id: target.id }, permitted) });
+        // A rule that grants the write to exactly those who may read (todos)
+        // was decided by the read above: no second statement.
+        const sameAsRead = JSON.stringify(permitted) === JSON.stringify(readFilter(model, me));
+        const allowed = sameAsRead ? 1 : await own(tx).count({ where: restrict({ id: target.id }, permitted) });
         if (allowed === 0) {
           // Confirmed against the latest commits: a target deleted meanwhile is NOT_FOUND.
           if (!(await readable(tx, model, { id: target.id }, me))) deny(model, operation, `${model}.read`, notFound(label));
@@ -392,7 +414,7 @@ function bind(
     async $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T> {
       if (transaction) return fn(self);
       const pending: CommittedEvent[] = [];
-      const result = await root.$transaction((tx) => fn(bind(root, { tx, pending }, viewer, options)));
+      const result = await root.$transaction((tx) => fn(bind(root, { tx, pending, readable: new Map() }, viewer, options)));
       if (pending.length > 0) options.onEventsCommitted?.(pending);
       return result;
     },
@@ -414,6 +436,15 @@ function currentTx(db: PolicyClient): Prisma.TransactionClient {
   const tx = transactions.get(db);
   if (!tx) throw new PolicyUsageError("Expected a transaction-bound policy client.");
   return tx;
+}
+
+function rememberReadable(transaction: BoundTransaction, model: ModelName, result: unknown): void {
+  let ids = transaction.readable.get(model);
+  if (!ids) transaction.readable.set(model, (ids = new Set()));
+  for (const row of Array.isArray(result) ? result : [result]) {
+    const id = (row as { id?: unknown } | null)?.id;
+    if (typeof id === "string") ids.add(id);
+  }
 }
 
 function prismaCode(error: unknown): unknown {

@@ -14,6 +14,7 @@
 // other than the viewer): 10 with members, 9 without.
 import { describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
+import { usePostgres } from "../helpers/database.js";
 import { startTestServer, type GraphQLResult, type TestServer } from "../helpers/server.js";
 import { dataOf, insertWorlds, mintToken, serverPerFile, worldBuilder, type ListRow, type SpaceRow } from "./support.js";
 
@@ -225,5 +226,49 @@ describe("GRAPHQL_QUERY_STATS", () => {
     const anonymous = await server.gql(`{ me { id } }`);
     expect(dataOf(anonymous)).toEqual({ me: null });
     expect(anonymous.extensions?.queryStats?.sqlStatements).toBe(0);
+  });
+});
+
+describe("SQL statements per mutation", () => {
+  // The write path, counted the same way: the policy check, the write and its
+  // event in as few statements as correctness allows. createTodo: the list
+  // (read once, for the readability check and the event's snapshot), the
+  // todo, the event; updateTodo and deleteTodo: the todo through the read
+  // filter (the todo rule grants writes to exactly its readers, so no second
+  // check), the write, the list for the event, the event. The transaction's
+  // BEGIN and COMMIT are counted as well. Appending an event takes no lock.
+  it("createTodo, updateTodo and deleteTodo each send a fixed, small number", async () => {
+    const built = buildWorld({ spaces: 1, lists: 1, todos: 1 });
+    await insertWorlds(prisma, [built.world]);
+    const token = await mintToken(built.viewer.id);
+    // The first space is the viewer's own (ADMIN); a public list in it.
+    const listId = (
+      await server.gql<{ createList: { id: string } }>(
+        `mutation ($s: ID!) { createList(input: { spaceId: $s, title: "Counted" }) { id } }`,
+        { s: built.world.spaces[0]!.id },
+        token,
+      )
+    ).data!.createList.id;
+    const statements = (result: GraphQLResult<unknown>) => {
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      return result.extensions?.queryStats?.sqlStatements;
+    };
+    const created = await server.gql<{ createTodo: { id: string } }>(
+      `mutation ($l: ID!) { createTodo(input: { listId: $l, title: "Counted" }) { id } }`,
+      { l: listId },
+      token,
+    );
+    const id = created.data!.createTodo.id;
+    const updated = await server.gql(`mutation ($id: ID!) { updateTodo(id: $id, input: { completed: true }) { id } }`, { id }, token);
+    const deleted = await server.gql(`mutation ($id: ID!) { deleteTodo(id: $id) }`, { id }, token);
+    // The PostgreSQL driver adapter sends one transaction-control statement
+    // more than the embedded one does.
+    const control = usePostgres ? 1 : 0;
+    expect({ createTodo: statements(created), updateTodo: statements(updated), deleteTodo: statements(deleted) }).toEqual({
+      createTodo: 4 + control,
+      updateTodo: 5 + control,
+      deleteTodo: 5 + control,
+    });
+    expect(await prisma.event.count({ where: { todoId: id } })).toBe(3);
   });
 });

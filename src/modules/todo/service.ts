@@ -1,5 +1,5 @@
 import { orNotFound } from "../../errors.js";
-import type { Todo } from "../../generated/prisma/client.js";
+import type { List, Todo } from "../../generated/prisma/client.js";
 import type { PolicyClient } from "../../policy/client.js";
 import type { NewEvent } from "../../realtime/eventLog.js";
 import { recordedWrite } from "../changes.js";
@@ -8,8 +8,8 @@ import { notNull, requireText } from "../validation.js";
 const todoTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
 
 /** The event for a todo change; the list's owner and privacy are snapshotted. */
-async function todoEvent(db: PolicyClient, kind: NewEvent["kind"], todo: Todo): Promise<NewEvent> {
-  const list = orNotFound(await db.list.findUnique({ where: { id: todo.listId } }), "List");
+async function todoEvent(db: PolicyClient, kind: NewEvent["kind"], todo: Todo, readList?: List | null): Promise<NewEvent> {
+  const list = orNotFound(readList ?? (await db.list.findUnique({ where: { id: todo.listId } })), "List");
   return {
     kind,
     subject: "TODO",
@@ -21,13 +21,20 @@ async function todoEvent(db: PolicyClient, kind: NewEvent["kind"], todo: Todo): 
   };
 }
 
-export function createTodo(db: PolicyClient, viewerId: string, input: { listId: string; title: string }) {
+export async function createTodo(db: PolicyClient, viewerId: string, input: { listId: string; title: string }) {
   const title = todoTitle(input.title);
-  return recordedWrite(
+  // The list is read first, for the event's snapshot; having read it in this
+  // transaction, the policy needs no statement to know it is readable. An
+  // unreadable list is left to the create rule to refuse (NOT_FOUND).
+  const { todo } = await recordedWrite(
     db,
-    (tx) => tx.todo.create({ data: { listId: input.listId, title, ownerId: viewerId } }),
-    (todo, tx) => todoEvent(tx, "CREATED", todo),
+    async (tx) => {
+      const list = await tx.list.findUnique({ where: { id: input.listId } });
+      return { list, todo: await tx.todo.create({ data: { listId: input.listId, title, ownerId: viewerId } }) };
+    },
+    ({ list, todo }, tx) => todoEvent(tx, "CREATED", todo, list),
   );
+  return todo;
 }
 
 export function updateTodo(db: PolicyClient, id: string, input: { title?: string | null; completed?: boolean | null }) {
