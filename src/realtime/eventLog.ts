@@ -7,17 +7,17 @@
 // every writer of the deployment queue on one lock until commit, each event
 // records its writing transaction's id (`txid`, pg_current_xact_id()), and
 // the log's order is (txid, id). Readers take the horizon first: the oldest
-// transaction still running (pg_snapshot_xmin of a fresh snapshot). Every
+// transaction still running that could write here (readHorizon). Every
 // transaction below it has committed or rolled back, so the part of the log
 // below the horizon is final, and a reader that moves past it in (txid, id)
 // order can never skip an event. A transaction still running gets, or already
 // has, a txid at or above the horizon of every read made meanwhile, so its
 // events land after whatever those reads passed.
 //
-// The price: an event waits for every transaction older than its own to end,
-// which on a healthy database is milliseconds. A transaction left open on the
-// PostgreSQL server (an idle psql session in BEGIN) holds delivery back until
-// it ends; `idle_in_transaction_session_timeout` bounds that.
+// The price: an event waits for every transaction of this database older than
+// its own to end, which on a healthy database is milliseconds. A transaction
+// left open on it (an idle psql session in BEGIN) holds delivery back until it
+// ends; `idle_in_transaction_session_timeout` bounds that.
 import type { Prisma } from "../generated/prisma/client.js";
 import type { RawPrismaClient } from "../db/database.js";
 import type { ChangeEvent } from "./events.js";
@@ -49,12 +49,28 @@ export const afterPosition = (position: LogPosition): Prisma.EventWhereInput => 
 export const LOG_ORDER: Prisma.EventOrderByWithRelationInput[] = [{ txid: "asc" }, { id: "asc" }];
 
 /**
- * The oldest transaction still running, as a txid: every event with a txid
- * below it is committed (or never will be). Read it before the rows it
- * bounds, never after.
+ * The oldest transaction still running that could write to this database's
+ * log, as a txid: every event with a txid below it is committed (or never
+ * will be). Read it before the rows it bounds, never after.
+ *
+ * It is the snapshot's xmin (the oldest running transaction of the whole
+ * PostgreSQL server) except that transactions of sessions connected to other
+ * databases are left out: they cannot write here, and on a shared server they
+ * would otherwise hold this log's delivery back. A transaction is left out
+ * only when pg_stat_activity names its database as another one; any doubt
+ * keeps it in. With none left, the horizon is the snapshot's xmax: every
+ * transaction begun so far has ended.
  */
 export async function readHorizon(prisma: RawPrismaClient): Promise<bigint> {
-  const [row] = await prisma.$queryRaw<{ horizon: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`;
+  const [row] = await prisma.$queryRaw<{ horizon: string }[]>`
+    SELECT COALESCE(
+      (SELECT min(running::text::bigint) FROM pg_snapshot_xip(snapshot) AS running
+        WHERE NOT EXISTS (
+          SELECT 1 FROM pg_stat_activity AS session
+           WHERE session.datname <> current_database() AND session.backend_xid = running::xid)),
+      pg_snapshot_xmax(snapshot)::text::bigint
+    )::text AS horizon
+    FROM pg_current_snapshot() AS snapshot`;
   return BigInt(row!.horizon);
 }
 

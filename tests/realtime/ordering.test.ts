@@ -5,8 +5,10 @@
 // on resume. Only PostgreSQL runs transactions side by side: on the embedded
 // database one connection serialises them.
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { usePostgres } from "../helpers/database.js";
+import { readHorizon } from "../../src/realtime/eventLog.js";
+import { adminUrl, usePostgres } from "../helpers/database.js";
 import type { TestServer } from "../helpers/server.js";
 import {
   logBetween,
@@ -76,5 +78,47 @@ describe.skipIf(!usePostgres)("a transaction that commits late", () => {
     const resumed = open(bob.token).subscribe<SpaceActivity>(SPACE_ACTIVITY, { spaceId, after: testCursors.encode(before.id) });
     const replayed = (await resumed.until((e) => e.spaceActivity.todoId === early.at(-1)!.id)).map((e) => e.spaceActivity);
     expect(replayed.map((event) => testCursors.decode(event.cursor))).toEqual(log.map((row) => row.id));
+  });
+
+  it("is waited for only when it runs on this database: a transaction on another one does not hold the horizon", async () => {
+    /** Opens a transaction on `url` that holds a transaction id until the returned function commits it. */
+    const holdTransaction = async (url: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query("BEGIN");
+      const { rows } = await client.query<{ txid: string }>("SELECT pg_current_xact_id()::text AS txid");
+      return {
+        txid: BigInt(rows[0]!.txid),
+        end: async () => {
+          await client.query("COMMIT");
+          await client.end();
+        },
+      };
+    };
+    const elsewhere = await holdTransaction(adminUrl);
+    const here = await holdTransaction((server.config.database as { url: string }).url);
+    try {
+      expect(elsewhere.txid).toBeLessThan(here.txid);
+      // Never past this database's open transaction. And not held by the other
+      // database's, which is older: a transaction of another database that
+      // ends between the snapshot and the read of pg_stat_activity is kept in
+      // for that one read (when in doubt, wait), so a few reads are taken.
+      const horizons: bigint[] = [];
+      for (let read = 0; read < 20 && !horizons.includes(here.txid); read++) {
+        horizons.push(await readHorizon(server.database.prisma));
+        await sleep(20);
+      }
+      expect(horizons.every((horizon) => horizon <= here.txid)).toBe(true);
+      expect(horizons).toContain(here.txid);
+      await here.end();
+      let after = await readHorizon(server.database.prisma);
+      for (let read = 0; read < 20 && after <= here.txid; read++) {
+        await sleep(20);
+        after = await readHorizon(server.database.prisma);
+      }
+      expect(after).toBeGreaterThan(here.txid);
+    } finally {
+      await elsewhere.end();
+    }
   });
 });
