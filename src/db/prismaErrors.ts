@@ -13,8 +13,14 @@ interface PrismaLikeError {
 const asPrismaError = (error: unknown): PrismaLikeError | undefined =>
   error !== null && typeof error === "object" ? (error as PrismaLikeError) : undefined;
 
+/** The Prisma error code (P2002, P2025…) of an error, if it has one. */
+export function prismaErrorCode(error: unknown): string | undefined {
+  const code = asPrismaError(error)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
 export function isUniqueViolation(error: unknown): boolean {
-  return asPrismaError(error)?.code === "P2002";
+  return prismaErrorCode(error) === "P2002";
 }
 
 // P1001 can't reach, P1002 timed out, P1008 operation timed out, P1017

@@ -20,6 +20,7 @@
 // confirmed by reading again whatever it rested on: if that is no longer
 // readable, the answer is NOT_FOUND. A write whose row vanishes after the
 // checks (Prisma's P2025, or P2003 for a parent) is NOT_FOUND too.
+import { prismaErrorCode } from "../db/prismaErrors.js";
 import { AppError, conflict, forbidden, notFound, unauthenticated, type ErrorCode } from "../errors.js";
 import type { Prisma, PrismaClient, User } from "../generated/prisma/client.js";
 import { appendEvent, type CommittedEvent, type NewEvent } from "../realtime/eventLog.js";
@@ -336,7 +337,7 @@ function bind(
           return await hideGuardedFields(model, await own(tx).create(guardSelection(model, args, me)), tx);
         } catch (error) {
           // The parent was deleted after the check.
-          if (prismaCode(error) === "P2003") deny(model, "create", `${model}.create: parent not readable`, notFound(parentLabel(model)));
+          if (prismaErrorCode(error) === "P2003") deny(model, "create", `${model}.create: parent not readable`, notFound(parentLabel(model)));
           throw error;
         }
       });
@@ -377,7 +378,7 @@ function bind(
           result = await own(tx)[operation](guardSelection(model, { ...args, where: { id: target.id } }, me));
         } catch (error) {
           // Deleted by someone else after the checks.
-          if (prismaCode(error) === "P2025") deny(model, operation, `${model}.read`, notFound(label));
+          if (prismaErrorCode(error) === "P2025") deny(model, operation, `${model}.read`, notFound(label));
           throw error;
         }
         if (invariant) {
@@ -445,10 +446,6 @@ function rememberReadable(transaction: BoundTransaction, model: ModelName, resul
     const id = (row as { id?: unknown } | null)?.id;
     if (typeof id === "string") ids.add(id);
   }
-}
-
-function prismaCode(error: unknown): unknown {
-  return error !== null && typeof error === "object" ? (error as { code?: unknown }).code : undefined;
 }
 
 function parentLabel(model: ModelName): string {
