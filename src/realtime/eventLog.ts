@@ -58,8 +58,10 @@ export const LOG_ORDER: Prisma.EventOrderByWithRelationInput[] = [{ txid: "asc" 
  * databases are left out: they cannot write here, and on a shared server they
  * would otherwise hold this log's delivery back. A transaction is left out
  * only when pg_stat_activity names its database as another one; any doubt
- * keeps it in. With none left, the horizon is the snapshot's xmax: every
- * transaction begun so far has ended.
+ * keeps it in. A snapshot lists the running transactions below its xmax (one
+ * past the newest transaction that has ended); with none of those left, the
+ * horizon is xmax itself: everything below it has ended, and anything at or
+ * above it is still running or yet to begin.
  */
 export async function readHorizon(prisma: RawPrismaClient): Promise<bigint> {
   const [row] = await prisma.$queryRaw<{ horizon: string }[]>`

@@ -87,16 +87,23 @@ describe.skipIf(!usePostgres)("a transaction that commits late", () => {
       await client.connect();
       await client.query("BEGIN");
       const { rows } = await client.query<{ txid: string }>("SELECT pg_current_xact_id()::text AS txid");
+      let ended: Promise<void> | undefined;
       return {
         txid: BigInt(rows[0]!.txid),
-        end: async () => {
-          await client.query("COMMIT");
-          await client.end();
-        },
+        end: () =>
+          (ended ??= (async () => {
+            await client.query("COMMIT");
+            await client.end();
+          })()),
       };
     };
     const elsewhere = await holdTransaction(adminUrl);
     const here = await holdTransaction((server.config.database as { url: string }).url);
+    // A snapshot lists running transactions only below the newest one that
+    // has ended (its xmax): a later transaction ends, as one does all the
+    // time on a server in use, so that both open ones are below it.
+    const later = await holdTransaction(adminUrl);
+    await later.end();
     try {
       expect(elsewhere.txid).toBeLessThan(here.txid);
       // Never past this database's open transaction. And not held by the other
@@ -118,6 +125,7 @@ describe.skipIf(!usePostgres)("a transaction that commits late", () => {
       }
       expect(after).toBeGreaterThan(here.txid);
     } finally {
+      await here.end();
       await elsewhere.end();
     }
   });
