@@ -47,6 +47,7 @@ export const afterPosition = (position: LogPosition): Prisma.EventWhereInput => 
 });
 
 export const LOG_ORDER: Prisma.EventOrderByWithRelationInput[] = [{ txid: "asc" }, { id: "asc" }];
+export const LOG_ORDER_NEWEST_FIRST: Prisma.EventOrderByWithRelationInput[] = [{ txid: "desc" }, { id: "desc" }];
 
 /**
  * The oldest transaction still running that could write to this database's

@@ -12,6 +12,7 @@ import type { ChangeEvent } from "./events.js";
 import {
   afterPosition,
   LOG_ORDER,
+  LOG_ORDER_NEWEST_FIRST,
   positionOf,
   readHorizon,
   toChangeEvent,
@@ -62,7 +63,7 @@ export async function createRealtime(
     const horizon = await readHorizon(prisma);
     const boundary = await prisma.event.findFirst({
       where: { createdAt: { lt: cutoff }, txid: { lt: horizon } },
-      orderBy: LOG_ORDER.map((order) => Object.fromEntries(Object.keys(order).map((key) => [key, "desc" as const]))),
+      orderBy: LOG_ORDER_NEWEST_FIRST,
       select: { id: true, txid: true },
     });
     if (!boundary) return 0;
@@ -120,8 +121,8 @@ export async function createRealtime(
       }
     },
     async cursorPosition(eventId) {
-      // Cursors are authenticated (eventCursor.ts): one this server made for
-      // an event no longer in the log names an event pruned since.
+      // Cursors are authenticated (eventCursor.ts), so a missing event was
+      // pruned since, unless its id is above every id the log holds.
       const row = await prisma.event.findUnique({ where: { id: eventId }, select: { id: true, txid: true } });
       if (row) return positionOf(row);
       // Ids come from a sequence: one above every id in the log was never an event.

@@ -12,7 +12,7 @@ import { afterAll, beforeAll } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
 import type { Prisma } from "../../src/generated/prisma/client.js";
 import { createEventCursors } from "../../src/realtime/eventCursor.js";
-import { afterPosition, LOG_ORDER, positionOf } from "../../src/realtime/eventLog.js";
+import { afterPosition, LOG_ORDER, LOG_ORDER_NEWEST_FIRST, positionOf } from "../../src/realtime/eventLog.js";
 import { signUp, startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
 import { freePort } from "../helpers/process.js";
 
@@ -35,7 +35,7 @@ export async function logBetween(prisma: RawPrismaClient, where: Prisma.EventWhe
 
 /** The newest event matching `where`, in log order. */
 export const newestEvent = (prisma: RawPrismaClient, where: Prisma.EventWhereInput) =>
-  prisma.event.findFirstOrThrow({ where, orderBy: [{ txid: "desc" }, { id: "desc" }] });
+  prisma.event.findFirstOrThrow({ where, orderBy: LOG_ORDER_NEWEST_FIRST });
 
 /**
  * The event cursors of every test server that keeps the default JWT_SECRET,
