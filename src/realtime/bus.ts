@@ -1,6 +1,7 @@
 // The wake-up channel between instances. A bus carries only "the event log has
-// grown to id N"; subscribers never trust it for content or completeness: the
-// tailer (tailer.ts) reads the log itself. So a lost or duplicated message can
+// grown"; subscribers never trust it for content or completeness: the tailer
+// (tailer.ts) reads the log itself, and which rows it may pass depends on the
+// horizon it reads there (eventLog.ts), not on anything a message could say. So a lost or duplicated message can
 // delay delivery but never lose or repeat an event.
 //
 // In-process by default; with REDIS_URL, Redis pub/sub so a commit on one
@@ -12,14 +13,16 @@ import type { Logger } from "../logger.js";
 import { logRedisOutages } from "../recurringFailure.js";
 
 export interface EventBus {
-  /** Announce that events up to `lastId` are committed. */
-  publish(lastId: bigint): void;
-  onPublished(listener: (lastId: bigint) => void): () => void;
+  /** Announce that events have been committed. */
+  publish(): void;
+  onPublished(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
 const LOCAL = "published";
 const CHANNEL = "todo-graphql:events";
+// Any message on the channel is a wake-up; this is what this version sends.
+const WAKE_UP = "grown";
 
 function localBus(): { emitter: EventEmitter; bus: Omit<EventBus, "close"> } {
   const emitter = new EventEmitter();
@@ -27,7 +30,7 @@ function localBus(): { emitter: EventEmitter; bus: Omit<EventBus, "close"> } {
   return {
     emitter,
     bus: {
-      publish: (lastId) => emitter.emit(LOCAL, lastId),
+      publish: () => emitter.emit(LOCAL),
       onPublished: (listener) => {
         emitter.on(LOCAL, listener);
         return () => emitter.off(LOCAL, listener);
@@ -51,13 +54,11 @@ export function createRedisBus(url: string, logger: Logger): EventBus {
   logRedisOutages(publisher, logger, "publisher");
   logRedisOutages(subscriber, logger, "subscriber");
   subscriber.subscribe(CHANNEL).catch((error: Error) => logger.warn({ err: error.message }, "redis subscribe failed"));
-  subscriber.on("message", (_channel: string, message: string) => {
-    if (/^\d+$/.test(message)) emitter.emit(LOCAL, BigInt(message));
-  });
+  subscriber.on("message", () => emitter.emit(LOCAL));
   return {
-    publish(lastId) {
-      bus.publish(lastId);
-      publisher.publish(CHANNEL, lastId.toString()).catch(() => {
+    publish() {
+      bus.publish();
+      publisher.publish(CHANNEL, WAKE_UP).catch(() => {
         // Other instances catch up on their next poll (tailer.ts).
       });
     },

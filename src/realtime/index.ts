@@ -88,8 +88,7 @@ export async function createRealtime(
     cursors,
     deliveryChecks: createLimiter(deliveryConcurrency(config.database)),
     published(events) {
-      const last = events.at(-1);
-      if (last) bus.publish(last.id);
+      if (events.length > 0) bus.publish();
     },
     async *replay(filter, after) {
       // Only below the horizon, the final part of the log: the live side of
