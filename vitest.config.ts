@@ -12,6 +12,7 @@ export default defineConfig({
   },
   test: {
     include: ["tests/**/*.test.ts"],
+    globalSetup: ["tests/setup/build.ts"],
     pool: "forks",
     // Two cores: one test file per core. Each file starts its own server and
     // database, so files never share state.

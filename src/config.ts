@@ -222,18 +222,51 @@ function availableMemory(): number {
 }
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
-export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+function parseEnvironment<Shape extends z.ZodRawShape>(schema: z.ZodObject<Shape>, environment: NodeJS.ProcessEnv) {
   // Empty strings mean "unset", as in most .env tooling.
   const present = Object.fromEntries(
     Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""),
   );
-  const parsed = envSchema.safeParse(present);
+  const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue?.path[0] ?? "environment");
     throw new ConfigError(`Invalid ${variable}: ${issue?.message ?? "invalid value"}.`);
   }
-  const env = parsed.data;
+  return parsed.data;
+}
+
+const databaseEnvSchema = envSchema.pick({
+  DATABASE_URL: true,
+  DATA_DIR: true,
+  DATABASE_POOL_MAX: true,
+  DATABASE_CONNECT_TIMEOUT: true,
+  DATABASE_QUERY_TIMEOUT: true,
+});
+
+function databaseSelection(env: z.infer<typeof databaseEnvSchema>): Config["database"] {
+  return env.DATABASE_URL
+    ? {
+        kind: "postgres",
+        url: env.DATABASE_URL,
+        poolMax: env.DATABASE_POOL_MAX,
+        connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT,
+        queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT,
+      }
+    : { kind: "pglite", dataDir: path.join(path.resolve(env.DATA_DIR), "pglite") };
+}
+
+/**
+ * Only which database to use (DATABASE_URL, DATA_DIR and the pool settings),
+ * for tools such as `npm run db:migrate` that need nothing else: they must not
+ * demand a server's secrets.
+ */
+export function loadDatabaseConfig(environment: NodeJS.ProcessEnv = process.env): Config["database"] {
+  return databaseSelection(parseEnvironment(databaseEnvSchema, environment));
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const env = parseEnvironment(envSchema, environment);
   const isProduction = env.NODE_ENV === "production";
   if (isProduction && !env.JWT_SECRET) {
     throw new ConfigError("Invalid JWT_SECRET: required when NODE_ENV=production.");
@@ -270,15 +303,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     isProduction,
     host: env.HOST,
     port: env.PORT,
-    database: env.DATABASE_URL
-      ? {
-          kind: "postgres",
-          url: env.DATABASE_URL,
-          poolMax: env.DATABASE_POOL_MAX,
-          connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT,
-          queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT,
-        }
-      : { kind: "pglite", dataDir: path.join(dataDir, "pglite") },
+    database: databaseSelection(env),
     dataDir,
     migrateOnStart: env.MIGRATE_ON_START,
     jwt: { secret: env.JWT_SECRET, ttlMs: env.JWT_TTL },

@@ -7,7 +7,8 @@
 // and the import, when a module outside src/policy, src/db, src/modules/auth,
 // src/realtime, src/server.ts, src/context.ts, prisma/seed.ts or bench/ imports
 // a value from here or from generated/prisma, or the RawPrismaClient type.
-import { mkdir } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
+import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
@@ -18,6 +19,7 @@ import { PrismaClient } from "../generated/prisma/client.js";
 import { applyMigrations, type MigrationConnection, type MigrationResult } from "./migrate.js";
 import { countingAdapterFactory } from "./queryStats.js";
 import { lockDataDir } from "./dataDirLock.js";
+import { usableTemplate } from "./pgliteTemplate.js";
 
 export type RawPrismaClient = PrismaClient;
 
@@ -36,12 +38,23 @@ interface Driver {
   close(): Promise<void>;
 }
 
+/** Whether `dataDir` holds no database yet (PostgreSQL writes PG_VERSION first thing). */
+async function isNewDatabase(dataDir: string | undefined): Promise<boolean> {
+  if (!dataDir) return true;
+  return access(path.join(dataDir, "PG_VERSION")).then(
+    () => false,
+    () => true,
+  );
+}
+
 async function openPGlite(dataDir: string | undefined): Promise<Driver> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
   const unlock = dataDir ? await lockDataDir(dataDir) : async () => undefined;
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir ? { dataDir } : {});
+    // A new database is unpacked from the build's migrated template, when it has one.
+    const template = (await isNewDatabase(dataDir)) ? await usableTemplate() : undefined;
+    pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), ...(template ? { loadDataDir: template } : {}) });
     await pglite.waitReady;
   } catch (error) {
     await unlock();

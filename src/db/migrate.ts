@@ -15,7 +15,7 @@ export interface MigrationConnection {
   query<Row>(sql: string, params?: unknown[]): Promise<Row[]>;
 }
 
-interface Migration {
+export interface Migration {
   name: string;
   sql: string;
   checksum: string;
@@ -25,7 +25,7 @@ interface Migration {
 // several starting instances never migrate at the same time.
 const MIGRATION_LOCK_KEY = 72707369;
 
-async function readMigrations(directory: string): Promise<Migration[]> {
+export async function readMigrations(directory: string = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(directory, { withFileTypes: true });
   const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   return Promise.all(

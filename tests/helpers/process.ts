@@ -1,5 +1,5 @@
-// The server as an operator runs it: a real `node --import tsx src/main.ts`
-// process, configured by environment variables, stopped by signals. Each test
+// The server as an operator runs it: a real `node dist/main.js` process (what
+// `npm start` runs; tests/setup/build.ts compiles it before the suite), configured by environment variables, stopped by signals. Each test
 // file that calls serverProcesses() gets its processes killed and its data
 // directories and databases removed after every test.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -43,7 +43,7 @@ export function serverProcesses() {
    * to npm first.
    */
   async function launch(env: Record<string, string>, waitForReady = true, via: "node" | "npm start" = "node"): Promise<ServerProcess> {
-    const [command, args] = via === "node" ? [process.execPath, ["--import", "tsx", "src/main.ts"]] : ["npm", ["start", "--silent"]];
+    const [command, args] = via === "node" ? [process.execPath, ["dist/main.js"]] : ["npm", ["start", "--silent"]];
     const child = spawn(command, args, {
       cwd: ROOT,
       // NODE_ENV as operators set it (not "test", which libraries treat

@@ -70,4 +70,21 @@ describe("one process per embedded database", () => {
     expect(seed.stderr).toContain(`Seeding failed: The embedded database in ${dir} is in use by process ${process.pid}`);
     expect(await holder.prisma.user.count()).toBe(0);
   });
+
+  it("npm run db:migrate while a server holds DATA_DIR: refused with the reason, exit 1, nothing touched", async () => {
+    const dir = await dataDir();
+    const holder = await open(dir);
+    await holder.migrate();
+    await holder.prisma.$executeRawUnsafe(`DELETE FROM "_prisma_migrations" WHERE migration_name = (SELECT max(migration_name) FROM "_prisma_migrations")`);
+    const before = await holder.prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "_prisma_migrations"`);
+    const migrate = spawnSync("npm", ["run", "--silent", "db:migrate"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: path.dirname(dir) },
+      encoding: "utf8",
+    });
+    expect(migrate.status).toBe(1);
+    expect(migrate.stderr).toContain(`Migration failed: The embedded database in ${dir} is in use by process ${process.pid}`);
+    const after = await holder.prisma.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "_prisma_migrations"`);
+    expect(after[0]?.n).toBe(before[0]?.n);
+  });
 });
