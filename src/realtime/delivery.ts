@@ -7,8 +7,12 @@
 //   no subscription delivers anything more from it (shared/api/ACCESS.md);
 // - CREATED/UPDATED: the row must be readable now, and is delivered as it is
 //   now. A row deleted since is not readable: its DELETED event follows;
-// - DELETED: the row is gone, so the list rule is applied to the list's owner
-//   and privacy as they were at the change (snapshotted in the event).
+// - DELETED: the row is gone. A todo's deletion is checked against its list
+//   as the list is now, while the list exists: a list that became private
+//   since hides it (shared/api/ACCESS.md, Subscriptions), one that became
+//   readable shows it. Only when the list is gone too (and for a list's own
+//   deletion) is the list rule applied to the owner and privacy the list had
+//   at the change (snapshotted in the event).
 //
 // One statement per subscriber and event: with thousands of subscribers that
 // is the cost of an event, so the membership condition rides in the row's own
@@ -24,14 +28,20 @@ export async function readableEvent(event: ChangeEvent, context: GraphQLContext)
   // The event's nested fields resolve through these same fresh loaders.
   const { db, loaders } = context.refresh();
 
-  if (event.kind === "DELETED") {
-    if (!(await loaders.space.load(event.spaceId))) return undefined;
-    const listReadable = event.listOwnerId === viewer.id || !event.listPrivate;
-    return listReadable ? { ...event, todo: null, list: null } : undefined;
-  }
   // Still a member of the event's space: the list rule alone would let the
   // owner of a list read it after leaving the space.
   const inSpace = { spaceId: event.spaceId, space: { members: { some: { userId: viewer.id } } } };
+  if (event.kind === "DELETED") {
+    if (!(await loaders.space.load(event.spaceId))) return undefined;
+    if (event.subject === "TODO") {
+      const list = await db.list.findFirst({ where: { id: event.listId, ...inSpace }, select: { id: true } });
+      if (list) return { ...event, todo: null, list: null };
+      // Not readable now: hidden, unless the list is gone as well.
+      if (await context.realtime.listExists(event.listId)) return undefined;
+    }
+    const listReadableThen = event.listOwnerId === viewer.id || !event.listPrivate;
+    return listReadableThen ? { ...event, todo: null, list: null } : undefined;
+  }
   if (event.subject === "TODO") {
     if (!event.todoId) return undefined;
     const todo = await db.todo.findFirst({ where: { id: event.todoId, list: inSpace } });

@@ -38,6 +38,12 @@ export interface Realtime {
   replay(filter: EventFilter, after: LogPosition): AsyncGenerator<ChangeEvent>;
   /** Where the event a cursor names stands in the log; BAD_USER_INPUT once it has been pruned. */
   cursorPosition(eventId: bigint): Promise<LogPosition>;
+  /**
+   * Whether the list still exists, whoever may read it. Delivery asks only to
+   * tell a deleted todo's list that is gone (its rule as it was applies) from
+   * one the subscriber may not read now (delivery.ts).
+   */
+  listExists(listId: string): Promise<boolean>;
   prune(): Promise<number>;
   close(): Promise<void>;
 }
@@ -129,6 +135,7 @@ export async function createRealtime(
       if (newest._max.id !== null && eventId > newest._max.id) throw badUserInput("That cursor is not valid.", "after");
       throw cursorExpired();
     },
+    listExists: async (listId) => (await prisma.list.count({ where: { id: listId } })) > 0,
     prune,
     async close() {
       clearInterval(pruneTimer);

@@ -64,6 +64,42 @@ async function inParallel(count: number, width: number, fn: (index: number) => P
 }
 
 describe("spaceActivity with after", () => {
+  it("replays a deleted todo by its list as the list is now: hidden once the list became private, shown once it became readable, by the old rule only when the list is gone", async () => {
+    const { spaceId, admin, members } = await spaceWithMembers(server, 2);
+    const [bob, carol] = members as [(typeof members)[0], (typeof members)[0]];
+    const notes = await carol.api.createList(spaceId, "Notes"); // public now, private later
+    const note = await carol.api.createTodo(notes.id, "Note");
+    const drafts = await carol.api.createList(spaceId, "Drafts", true); // private now, public later
+    const draft = await carol.api.createTodo(drafts.id, "Draft");
+    const trip = await carol.api.createList(spaceId, "Trip"); // public, then deleted
+    const ticket = await carol.api.createTodo(trip.id, "Ticket");
+    const start = await cursorOf({ listId: trip.id, todoId: ticket.id });
+
+    await carol.api.deleteTodo(note.id);
+    await carol.api.deleteTodo(draft.id);
+    await carol.api.deleteTodo(ticket.id);
+    await carol.api.updateList(notes.id, { private: true });
+    await carol.api.updateList(drafts.id, { private: false });
+    await carol.api.deleteList(trip.id);
+    const marker = await admin.api.createList(spaceId, "Marker");
+
+    const replayed = (await resume(bob.token, spaceId, start.cursor).until((e) => e.spaceActivity.listId === marker.id)).map(
+      (e) => e.spaceActivity,
+    );
+    expect(replayed.map(describeEvent)).toEqual([
+      `todo:DELETED:${draft.id}`, // its list is readable now, though it was private at the change
+      `todo:DELETED:${ticket.id}`, // its list is gone: the list as it was (public) decides
+      `list:UPDATED:${drafts.id}`,
+      `list:DELETED:${trip.id}`,
+      `list:CREATED:${marker.id}`,
+    ]);
+    // carol, who may read both of her lists, gets every deletion.
+    const hers = (await resume(carol.token, spaceId, start.cursor).until((e) => e.spaceActivity.listId === marker.id)).map(
+      (e) => e.spaceActivity,
+    );
+    expect(hers.map(describeEvent).slice(0, 3)).toEqual([`todo:DELETED:${note.id}`, `todo:DELETED:${draft.id}`, `todo:DELETED:${ticket.id}`]);
+  });
+
   it("replays exactly the events missed while disconnected that the caller may read, in order, then continues live", async () => {
     const { spaceId, admin, members } = await spaceWithMembers(server, 2);
     const [bob, carol] = members as [(typeof members)[0], (typeof members)[0]];
