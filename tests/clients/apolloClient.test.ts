@@ -190,7 +190,7 @@ describe("Apollo Client 4 against the server", () => {
       expect(todos.edges.map((edge) => edge.node.title)).toEqual(["Milk", "Eggs"]);
       expect(todos.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false, startCursor: todos.edges[0]!.cursor });
       // Normalized: the todo is one cache entry, whatever path reached it.
-      expect(client.cache.extract()[`Todo:${todoIds[0]}`]).toMatchObject({ title: "Milk", completed: false });
+      expect((client.cache.extract() as Record<string, unknown>)[`Todo:${todoIds[0]}`]).toMatchObject({ title: "Milk", completed: false });
 
       const queriesBefore = sent.filter((name) => name === "Space").length;
       await client.mutate({ mutation: UPDATE_TODO, variables: { id: todoIds[0], input: { title: "Oat milk", completed: true } } });
