@@ -13,6 +13,7 @@
 // An ended session never becomes active again, so "ended" is remembered for
 // good (up to a bound on memory): replaying an ended token costs no statement.
 import type { RawPrismaClient } from "../../db/database.js";
+import { outsideQueryStats } from "../../db/queryStats.js";
 import { unauthenticated } from "../../errors.js";
 import type { Logger } from "../../logger.js";
 import { createMemoryChannel, createRedisChannel, type Channel } from "../../realtime/bus.js";
@@ -99,11 +100,14 @@ export function createSessionCheck(
     return known.get(sessionId) ?? state;
   };
 
-  /** One read per session at a time, however many requests are waiting for it. */
+  /**
+   * One read per session at a time, however many requests are waiting for it;
+   * shared by them all, so no request's statement count (queryStats) has it.
+   */
   const load = (sessionId: string): Promise<Known> => {
     let pending = loading.get(sessionId);
     if (!pending) {
-      pending = read(sessionId).finally(() => loading.delete(sessionId));
+      pending = outsideQueryStats(() => read(sessionId)).finally(() => loading.delete(sessionId));
       loading.set(sessionId, pending);
     }
     return pending;
