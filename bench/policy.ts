@@ -192,6 +192,7 @@ function handWrittenClient(raw: RawPrismaClient, viewer: Viewer): PolicyClient {
     spaceMember: scoped("spaceMember", undefined),
     list: scoped("list", { OR: [{ private: false }, { ownerId: viewer.id }] }),
     todo: scoped("todo", undefined),
+    session: scoped("session", { userId: viewer.id }),
     $transaction: (fn) => fn(client),
     $appendEvent: () => Promise.reject(new Error("the baseline client is read-only")),
     $authorizeCreate: () => Promise.reject(new Error("the baseline client is read-only")),
@@ -243,6 +244,7 @@ async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecr
           realtime: undefined as unknown as GraphQLContext["realtime"],
           logger,
           clientAddress: req.ip ?? "unknown",
+          client: { address: req.ip ?? "unknown", userAgent: null },
         };
         return context;
       },

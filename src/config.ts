@@ -62,7 +62,14 @@ const envSchema = z.object({
   DATABASE_QUERY_TIMEOUT: durationMs.prefault("5s"),
   MIGRATE_ON_START: booleanFlag.default(true),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
-  JWT_TTL: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("7d"),
+  // The access token's lifetime; a session lives on through refreshSession.
+  JWT_TTL: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("15m"),
+  // How long a session may go unrefreshed before it expires.
+  REFRESH_TOKEN_TTL: durationMs.refine((ms) => ms >= 1000, "must be at least 1s").prefault("30d"),
+  // How long an instance trusts that a session is still active before asking
+  // the database again (sessionCheck.ts). At most 4s: an ended session must
+  // be refused everywhere within 5s even if the bus message announcing it is lost.
+  SESSION_CACHE_TTL: durationMs.refine((ms) => ms <= 4000, "must be at most 4s").prefault("2s"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INTROSPECTION: booleanFlag.optional(),
   // Which policy rule said no, in the error (extensions.policy).
@@ -137,6 +144,12 @@ export interface Config {
   dataDir: string;
   migrateOnStart: boolean;
   jwt: { secret: string | undefined; ttlMs: number };
+  sessions: {
+    /** A session not refreshed for this long has expired. */
+    refreshTtlMs: number;
+    /** How long an active session is taken on trust before the database is asked again (0: every request). */
+    cacheTtlMs: number;
+  };
   logLevel: Env["LOG_LEVEL"];
   introspection: boolean;
   /** Policy denials name their rule in extensions.policy (on outside production by default). */
@@ -284,6 +297,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       `Invalid RATE_LIMIT_LOGIN_PER_ACCOUNT: must be greater than RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS (${env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS}); it counts failed log-ins from all addresses together.`,
     );
   }
+  // An access token must never outlive the session that backs it.
+  if (env.REFRESH_TOKEN_TTL <= env.JWT_TTL) {
+    throw new ConfigError("Invalid REFRESH_TOKEN_TTL: must be longer than JWT_TTL (an access token cannot outlive its session).");
+  }
   const metricsListener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT };
   if (metricsListener && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
     throw new ConfigError("Invalid METRICS_PORT: must differ from PORT (the metrics listener is not the public one).");
@@ -307,6 +324,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     dataDir,
     migrateOnStart: env.MIGRATE_ON_START,
     jwt: { secret: env.JWT_SECRET, ttlMs: env.JWT_TTL },
+    sessions: { refreshTtlMs: env.REFRESH_TOKEN_TTL, cacheTtlMs: env.SESSION_CACHE_TTL },
     logLevel: env.LOG_LEVEL,
     introspection: env.INTROSPECTION ?? !isProduction,
     policyExplain: env.POLICY_EXPLAIN ?? !isProduction,

@@ -4,7 +4,7 @@
 import type { Logger } from "./logger.js";
 import { unauthenticated } from "./errors.js";
 import { createLoaders, type Loaders } from "./loaders/index.js";
-import type { AuthService } from "./modules/auth/service.js";
+import type { AuthService, ClientInfo } from "./modules/auth/service.js";
 import { createPolicyClient, type PolicyClient, type PolicyOptions } from "./policy/client.js";
 import type { Viewer } from "./policy/viewer.js";
 import type { RawPrismaClient } from "./db/database.js";
@@ -25,11 +25,13 @@ export interface GraphQLContext {
   realtime: Realtime;
   logger: Logger;
   clientAddress: string;
+  /** The address and User-Agent of the caller, for the sessions it starts. */
+  client: ClientInfo;
 }
 
 /** What the server keeps for the whole process, to build contexts from. */
 export interface ContextFactory {
-  (input: { requestId: string; viewer: Viewer | null; clientAddress: string; logger: Logger }): GraphQLContext;
+  (input: { requestId: string; viewer: Viewer | null; clientAddress: string; userAgent?: string | undefined; logger: Logger }): GraphQLContext;
 }
 
 export function createContextFactory(deps: {
@@ -38,7 +40,7 @@ export function createContextFactory(deps: {
   realtime: Realtime;
   policyOptions: (logger: Logger) => PolicyOptions;
 }): ContextFactory {
-  return ({ requestId, viewer, clientAddress, logger }) => {
+  return ({ requestId, viewer, clientAddress, userAgent, logger }) => {
     const policyOptions = deps.policyOptions(logger);
     const db = createPolicyClient(deps.prisma, viewer, policyOptions);
     const context: GraphQLContext = {
@@ -55,6 +57,7 @@ export function createContextFactory(deps: {
       realtime: deps.realtime,
       logger,
       clientAddress,
+      client: { address: clientAddress, userAgent: userAgent ?? null },
     };
     return context;
   };

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { GraphQLScalarType, type DocumentNode } from "graphql";
 import { gql } from "graphql-tag";
 import type { Resolvers } from "./generated/graphql.js";
+import { sessionResolvers } from "./modules/auth/resolvers.js";
 import { DateTime } from "./modules/common/scalars.js";
 import { listResolvers } from "./modules/list/resolvers.js";
 import { memberResolvers } from "./modules/member/resolvers.js";
@@ -43,6 +44,7 @@ function mergeResolvers(...maps: Resolvers[]): Resolvers {
 export const resolvers: Resolvers = mergeResolvers(
   { DateTime },
   userResolvers,
+  sessionResolvers,
   spaceResolvers,
   memberResolvers,
   listResolvers,

@@ -35,8 +35,9 @@ import { DocumentCache } from "./http/documentCache.js";
 import { drainHttpServer } from "./http/drain.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
-import { createAuthService } from "./modules/auth/service.js";
-import { bearerToken, createTokenService, resolveJwtSecret, type TokenService } from "./modules/auth/tokens.js";
+import { createAuthService, type AuthService } from "./modules/auth/service.js";
+import { createSessionCheck, type SessionCheck } from "./modules/auth/sessionCheck.js";
+import { bearerToken, createTokenService, resolveJwtSecret } from "./modules/auth/tokens.js";
 import { createEventCursors } from "./realtime/eventCursor.js";
 import { createRealtime } from "./realtime/index.js";
 import { loadTypeDefs, resolvers } from "./schema.js";
@@ -55,7 +56,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  logger?: Logger;
+  /** Replaces the check that a token's session is still active (bench:sessions measures the server without one). */
+  sessionCheck?: SessionCheck;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config);
   const database = await openDatabase(config.database);
   const resources: { close(): Promise<void> }[] = [database];
@@ -76,7 +83,17 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret));
     resources.unshift(realtime);
     const tokens = createTokenService(secret, config.jwt.ttlMs);
-    const auth = createAuthService(database.prisma, tokens, createAuthRateLimiter(config.rateLimits, redis));
+    const sessionCheck =
+      options.sessionCheck ??
+      createSessionCheck(database.prisma, { cacheTtlMs: config.sessions.cacheTtlMs, redisUrl: config.redisUrl }, logger);
+    resources.unshift(sessionCheck);
+    const auth = createAuthService({
+      prisma: database.prisma,
+      tokens,
+      limiter: createAuthRateLimiter(config.rateLimits, redis),
+      sessionCheck,
+      refreshTtlMs: config.sessions.refreshTtlMs,
+    });
     const createContext = createContextFactory({
       prisma: database.prisma,
       auth,
@@ -111,7 +128,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       path: GRAPHQL_PATH,
       schema,
       config,
-      tokens,
+      auth,
       createContext,
       logger,
       limits,
@@ -165,8 +182,14 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         context: async ({ req, res }) => {
           const requestId = String(res.locals.requestId);
           const requestLogger = logger.child({ requestId });
-          const viewer = await viewerFromHeader(tokens, req.headers.authorization);
-          return createContext({ requestId, viewer, clientAddress: clientAddress(req, config.trustProxy), logger: requestLogger });
+          const viewer = await viewerFromHeader(auth, req.headers.authorization);
+          return createContext({
+            requestId,
+            viewer,
+            clientAddress: clientAddress(req, config.trustProxy),
+            userAgent: req.headers["user-agent"],
+            logger: requestLogger,
+          });
         },
       }),
     );
@@ -209,11 +232,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   }
 }
 
-/** A bad token fails the whole request with 401 before any resolver runs. */
-async function viewerFromHeader(tokens: TokenService, authorization: string | undefined) {
+/** A bad token, or one whose session has ended, fails the whole request with 401 before any resolver runs. */
+async function viewerFromHeader(auth: AuthService, authorization: string | undefined) {
   try {
     const token = bearerToken(authorization);
-    return token ? (await tokens.verify(token)).viewer : null;
+    return token ? (await auth.authenticate(token)).viewer : null;
   } catch (error) {
     if (error instanceof AppError) {
       throw new AppError(error.code, error.message, {

@@ -21,6 +21,15 @@ export function withQueryStats<T>(stats: QueryStats, fn: () => T): T {
   return statsStorage.run(stats, fn);
 }
 
+/**
+ * Runs fn uncounted: for work a request triggers but does not own, shared by
+ * every request that needs it (the session check's read, one per session per
+ * SESSION_CACHE_TTL whichever request happens to ask first).
+ */
+export function outsideQueryStats<T>(fn: () => T): T {
+  return statsStorage.exit(fn);
+}
+
 export function currentQueryStats(): QueryStats | undefined {
   return statsStorage.getStore();
 }

@@ -1,8 +1,10 @@
 // GraphQL over WebSocket (the graphql-ws protocol) on the same port and path as
 // HTTP. The viewer is taken once, from connectionParams.authorization at
-// connection_init: a bad token closes the socket with 4403, no token means an
-// anonymous connection. The socket is closed (4403) when its token expires, so
-// no subscription outlives the credentials it was opened with.
+// connection_init: a bad token, or one whose session has ended, closes the
+// socket with 4403, no token means an anonymous connection. The socket is
+// closed (4403) when its token expires or its session ends (on any instance:
+// sessionCheck.ts), so no subscription outlives the credentials it was opened
+// with. Clients reconnect with a fresh token (README, "Close codes").
 //
 // Every operation on a socket gets what an HTTP request gets: a request id
 // (in its context and its log line), one "graphql operation" log line when it
@@ -20,7 +22,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
 import type { ContextFactory } from "../context.js";
 import type { Logger } from "../logger.js";
-import type { TokenService } from "../modules/auth/tokens.js";
+import type { AuthService } from "../modules/auth/service.js";
 import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { timerDelay } from "../timers.js";
@@ -29,6 +31,9 @@ import { clientCodes, isUnexpectedError } from "./formatError.js";
 import type { OperationLimits } from "./limits.js";
 import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
 import { checkOperation } from "./websocketOperationCheck.js";
+
+/** graphql-ws's Forbidden: the client retries it, with fresh connectionParams. */
+const CLOSE_FORBIDDEN = 4403;
 
 /**
  * One operation on a socket, from subscribe to its end. Keyed by the subscribe
@@ -55,6 +60,8 @@ type OperationRecord = {
 type ConnectionState = {
   viewer?: Viewer | null;
   expiryTimer?: NodeJS.Timeout;
+  /** Stops watching the socket's session. */
+  unwatchSession?: () => void;
   operations?: Map<object, OperationRecord>;
 };
 
@@ -100,7 +107,7 @@ export function attachWebSocketServer(options: {
   path: string;
   schema: GraphQLSchema;
   config: Pick<Config, "websocket" | "isProduction" | "limits" | "trustProxy">;
-  tokens: TokenService;
+  auth: Pick<AuthService, "authenticate" | "sessionCheck">;
   createContext: ContextFactory;
   logger: Logger;
   limits: OperationLimits;
@@ -108,7 +115,7 @@ export function attachWebSocketServer(options: {
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   observer?: WebSocketObserver;
 }) {
-  const { config, tokens, logger, observer } = options;
+  const { config, auth, logger, observer } = options;
   const admission = createWebSocketAdmission(config.websocket);
   const admissions = new WeakMap<WebSocket, Admission>();
   const addressOf = (request: IncomingMessage) => clientAddress(request, config.trustProxy);
@@ -206,7 +213,7 @@ export function attachWebSocketServer(options: {
             admitted?.acknowledged();
             return true;
           }
-          const { viewer, expiresAt } = await tokens.verify(token);
+          const { viewer, expiresAt } = await auth.authenticate(token);
           // Closed while the token was checked: nothing to acknowledge.
           if (socket.readyState !== socket.OPEN) return false;
           if (admitted && !admitted.claimUser(viewer.id)) {
@@ -221,8 +228,11 @@ export function attachWebSocketServer(options: {
           admitted?.acknowledged();
           ctx.extra.viewer = viewer;
           ctx.extra.expiryTimer = setTimeout(
-            () => ctx.extra.socket.close(4403, "Forbidden: token expired"),
+            () => ctx.extra.socket.close(CLOSE_FORBIDDEN, "Forbidden: token expired"),
             timerDelay(expiresAt.getTime() - Date.now()),
+          );
+          ctx.extra.unwatchSession = auth.sessionCheck.watch(viewer.sessionId, () =>
+            ctx.extra.socket.close(CLOSE_FORBIDDEN, "Forbidden: session ended"),
           );
           return true;
         } catch {
@@ -231,6 +241,7 @@ export function attachWebSocketServer(options: {
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiryTimer);
+        ctx.extra.unwatchSession?.();
         for (const [payload, record] of ctx.extra.operations ?? []) finish(ctx.extra, payload, record, "closed");
       },
       onSubscribe: (ctx, id, payload) => {
@@ -327,6 +338,7 @@ export function attachWebSocketServer(options: {
           requestId,
           viewer: ctx.extra.viewer ?? null,
           clientAddress: addressOf(ctx.extra.request),
+          userAgent: ctx.extra.request.headers["user-agent"],
           logger: logger.child({ requestId }),
         });
       },

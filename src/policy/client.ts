@@ -68,6 +68,7 @@ export interface PolicyClient {
   readonly spaceMember: PolicyDelegate<"spaceMember">;
   readonly list: PolicyDelegate<"list">;
   readonly todo: PolicyDelegate<"todo">;
+  readonly session: PolicyDelegate<"session">;
   /** Runs fn in one transaction; nested calls join the outer transaction. */
   $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T>;
   /**
@@ -112,7 +113,7 @@ function restrict(where: unknown, filter: unknown): Args {
 
 function readFilter(model: ModelName, viewer: Viewer | null): Args {
   // An anonymous caller reads nothing; resolvers reject it earlier, this is the backstop.
-  if (!viewer) return { id: { in: [] } };
+  if (!viewer) return model === "refreshToken" ? { hash: { in: [] } } : { id: { in: [] } };
   return rules[model].read(viewer) as Args;
 }
 
@@ -412,6 +413,7 @@ function bind(
     spaceMember: delegate("spaceMember"),
     list: delegate("list"),
     todo: delegate("todo"),
+    session: delegate("session"),
     async $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T> {
       if (transaction) return fn(self);
       const pending: CommittedEvent[] = [];

@@ -23,7 +23,7 @@ export const allow: Decision = { allow: true };
 const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string, message?: string): Decision =>
   message === undefined ? { allow: false, code, rule } : { allow: false, code, rule, message };
 
-export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo";
+export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo" | "session" | "refreshToken";
 
 interface FieldRule<Where> {
   /** The rows on which the field is visible to `viewer`. */
@@ -101,6 +101,8 @@ interface WhereInputs {
   spaceMember: Prisma.SpaceMemberWhereInput;
   list: Prisma.ListWhereInput;
   todo: Prisma.TodoWhereInput;
+  session: Prisma.SessionWhereInput;
+  refreshToken: Prisma.RefreshTokenWhereInput;
 }
 
 export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
@@ -197,6 +199,28 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     create: ownedChild("todo", "list", "listId"),
     immutable: ["id", "ownerId", "listId", "createdAt"],
   },
+
+  session: {
+    // Only my own: another user's session behaves as if it did not exist.
+    read: (viewer) => ({ userId: viewer.id }),
+    // Ending one of mine (logOut, endSession, endOtherSessions).
+    update: (viewer) => ({ userId: viewer.id }),
+    // Sessions end; they are never deleted through the API.
+    delete: () => NOTHING,
+    // Sign-up and log-in start sessions through the auth module, never through a viewer.
+    create: async () => deny("FORBIDDEN", "session.create: only signUp and logIn start sessions"),
+    immutable: ["id", "userId", "userAgent", "createdAt", "expiresAt"],
+  },
+
+  refreshToken: {
+    // Like the password hash: never readable or writable through any path
+    // but the auth module's own (src/modules/auth/sessions.ts).
+    read: () => ({ hash: { in: [] } }),
+    update: () => ({ hash: { in: [] } }),
+    delete: () => ({ hash: { in: [] } }),
+    create: async () => deny("FORBIDDEN", "refreshToken.create: only the auth module issues refresh tokens"),
+    immutable: ["hash", "sessionId", "createdAt", "usedAt"],
+  },
 };
 
 const one = (model: ModelName) => ({ model, many: false });
@@ -210,9 +234,17 @@ const many = (model: ModelName) => ({ model, many: true });
  * passed through unfiltered.
  */
 export const relations: Record<ModelName, Record<string, { model: ModelName; many: boolean }>> = {
-  user: { ownedSpaces: many("space"), memberships: many("spaceMember"), lists: many("list"), todos: many("todo") },
+  user: {
+    ownedSpaces: many("space"),
+    memberships: many("spaceMember"),
+    lists: many("list"),
+    todos: many("todo"),
+    sessions: many("session"),
+  },
   space: { owner: one("user"), members: many("spaceMember"), lists: many("list") },
   spaceMember: { space: one("space"), user: one("user") },
   list: { space: one("space"), owner: one("user"), todos: many("todo") },
   todo: { list: one("list"), owner: one("user") },
+  session: { user: one("user"), refreshTokens: many("refreshToken") },
+  refreshToken: { session: one("session") },
 };

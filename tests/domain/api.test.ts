@@ -486,7 +486,7 @@ describe("pagination", () => {
     const list = mine[0]!;
     const todos = [0, 1, 2, 3, 4, 5].map((i) => build.todo(list, i % 2 ? other : me, i % 3 === 0));
     await insertWorlds(prisma, [build.world]);
-    return { me, other, spaces, space, lists: [...mine, shared], list, todos, token: await mintToken(me.id) };
+    return { me, other, spaces, space, lists: [...mine, shared], list, todos, token: await mintToken(prisma, me.id) };
   }
 
   /** Follows endCursor from the first page to the last. */
@@ -557,7 +557,7 @@ describe("pagination", () => {
     const earliest = { id: `${newId("t")}zzzz`, listId: list.id, ownerId: me.id, title: "early", completedAt: null, createdAt: new Date(instant.getTime() - 1) };
     build.world.todos.push(earliest);
     await insertWorlds(prisma, [build.world]);
-    const token = await mintToken(me.id);
+    const token = await mintToken(prisma, me.id);
     const query = `query ($id: ID!, $after: String) { list(id: $id) { todos(first: 1, after: $after) { ${PAGE("id")} } } }`;
     const { ids: seen } = await pageThrough(async (after) =>
       dataOf(await gql<{ list: { todos: Connection<Ref> } }>(query, { id: list.id, after }, token)).list.todos,

@@ -165,7 +165,7 @@ const countRows = (tree: Tree) =>
 async function measure(size: Size, withMembers: boolean) {
   const built = buildWorld(size);
   await insertWorlds(prisma, [built.world]);
-  const result: GraphQLResult<Tree> = await server.gql<Tree>(TREE, { withMembers }, await mintToken(built.viewer.id));
+  const result: GraphQLResult<Tree> = await server.gql<Tree>(TREE, { withMembers }, await mintToken(prisma, built.viewer.id));
   const tree = dataOf(result);
   expectComplete(tree, built, withMembers);
   const stats = result.extensions?.queryStats;
@@ -207,7 +207,7 @@ describe("GRAPHQL_QUERY_STATS", () => {
     try {
       const built = buildWorld(SMALL);
       await insertWorlds(quiet.database.prisma, [built.world]);
-      const result = await quiet.gql<Tree>(TREE, { withMembers: true }, await mintToken(built.viewer.id));
+      const result = await quiet.gql<Tree>(TREE, { withMembers: true }, await mintToken(quiet.database.prisma, built.viewer.id));
       expectComplete(dataOf(result), built, true);
       expect(result.extensions?.queryStats).toBeUndefined();
     } finally {
@@ -220,7 +220,7 @@ describe("GRAPHQL_QUERY_STATS", () => {
     // needs no field-rule statement); an anonymous `me` is none.
     const built = buildWorld({ spaces: 1, lists: 1, todos: 1 });
     await insertWorlds(prisma, [built.world]);
-    const signedIn = await server.gql(`{ me { id } }`, {}, await mintToken(built.viewer.id));
+    const signedIn = await server.gql(`{ me { id } }`, {}, await mintToken(prisma, built.viewer.id));
     expect(dataOf(signedIn)).toEqual({ me: { id: built.viewer.id } });
     expect(signedIn.extensions?.queryStats?.sqlStatements).toBe(1);
     const anonymous = await server.gql(`{ me { id } }`);
@@ -240,7 +240,7 @@ describe("SQL statements per mutation", () => {
   it("createTodo, updateTodo and deleteTodo each send a fixed, small number", async () => {
     const built = buildWorld({ spaces: 1, lists: 1, todos: 1 });
     await insertWorlds(prisma, [built.world]);
-    const token = await mintToken(built.viewer.id);
+    const token = await mintToken(prisma, built.viewer.id);
     // The first space is the viewer's own (ADMIN); a public list in it.
     const listId = (
       await server.gql<{ createList: { id: string } }>(

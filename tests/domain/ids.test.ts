@@ -76,7 +76,7 @@ describe("rows whose ids are cuid v1", () => {
     await prisma.spaceMember.create({ data: { id: ids.member, spaceId: ids.space, userId: ids.user, role: "ADMIN" } });
     await prisma.list.create({ data: { id: ids.list, title: "Old list", spaceId: ids.space, ownerId: ids.user } });
     await prisma.todo.create({ data: { id: ids.todo, title: "Old todo", listId: ids.list, ownerId: ids.user } });
-    const token = await mintToken(ids.user);
+    const token = await mintToken(prisma, ids.user);
     const gql = <Data>(query: string, variables: Record<string, unknown> = {}) => server.gql<Data>(query, variables, token).then(dataOf);
 
     expect(

@@ -31,7 +31,7 @@ async function world(server: TestServer) {
   const todo = build.todo(hidden, admin);
   const adminMembership = build.world.members.find((m) => m.userId === admin.id)!;
   await insertWorlds(server.database.prisma, [build.world]);
-  const [adminToken, memberToken, strangerToken] = await Promise.all([admin, member, stranger].map((user) => mintToken(user.id)));
+  const [adminToken, memberToken, strangerToken] = await Promise.all([admin, member, stranger].map((user) => mintToken(server.database.prisma, user.id)));
   return { space, hidden, todo, newcomer, adminMembership, adminToken, memberToken, strangerToken };
 }
 

@@ -482,7 +482,7 @@ describe.each(cases.map((c) => [title(c), c] as const))("%s", (_title, c) => {
     const w = fixture(c.variant);
     await insertWorlds(prisma, [w.world]);
     const me = identity === "anonymous" ? undefined : w.users[identity];
-    const token = me ? await mintToken(me.id) : undefined;
+    const token = me ? await mintToken(prisma, me.id) : undefined;
     const { query, variables } = c.request(w, me);
     const send = () => server.gql<Record<string, unknown>>(query, variables, token);
     const userIds = w.world.users.map((user) => user.id);

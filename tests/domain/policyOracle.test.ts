@@ -374,7 +374,7 @@ async function send<Data>(query: string, variables: Record<string, unknown>, tok
 }
 
 async function checkViewer(world: GeneratedWorld, viewer: UserRow): Promise<Mismatch[]> {
-  const token = await mintToken(viewer.id);
+  const token = await mintToken(prisma, viewer.id);
   const mismatches: Mismatch[] = [];
   const report = (operation: string, expected: unknown, actual: unknown) => {
     if (!isDeepStrictEqual(actual, expected)) {

@@ -46,7 +46,7 @@ describe.skipIf(!usePostgres)("denials under concurrent deletes", () => {
       const space = build.space(admin, [[dave, "USER"]]);
       await insertWorlds(prisma, [build.world]);
       const membership = build.world.members.find((member) => member.userId === dave.id)!;
-      const [adminToken, daveToken] = await Promise.all([mintToken(admin.id), mintToken(dave.id)]);
+      const [adminToken, daveToken] = await Promise.all([mintToken(prisma, admin.id), mintToken(prisma, dave.id)]);
       const remove = `mutation ($id: ID!) { removeSpaceMember(id: $id) }`;
       expect(space.id).toBeTruthy();
       return {
@@ -65,7 +65,7 @@ describe.skipIf(!usePostgres)("denials under concurrent deletes", () => {
       const newcomer = build.user("Newcomer");
       const space = build.space(admin);
       await insertWorlds(prisma, [build.world]);
-      const token = await mintToken(admin.id);
+      const token = await mintToken(prisma, admin.id);
       return {
         first: () =>
           server.gql(`mutation ($s: ID!, $e: String!) { addSpaceMember(spaceId: $s, email: $e) { id } }`, { s: space.id, e: newcomer.email }, token),
@@ -87,7 +87,7 @@ describe.skipIf(!usePostgres)("denials under concurrent deletes", () => {
       // Several updates at once, so that some land between the delete's commit and their own checks.
       const todos = [1, 2, 3, 4, 5].map(() => build.todo(list, member));
       await insertWorlds(prisma, [build.world]);
-      const [adminToken, memberToken] = await Promise.all([mintToken(admin.id), mintToken(member.id)]);
+      const [adminToken, memberToken] = await Promise.all([mintToken(prisma, admin.id), mintToken(prisma, member.id)]);
       const update = `mutation ($id: ID!) { updateTodo(id: $id, input: { completed: true }) { id } }`;
       return {
         first: async () => {
@@ -114,7 +114,7 @@ describe.skipIf(!usePostgres)("denials under concurrent deletes", () => {
       const space = build.space(admin, [[owner, "USER"]]);
       const list = build.list(space, owner);
       await insertWorlds(prisma, [build.world]);
-      const [adminToken, ownerToken] = await Promise.all([mintToken(admin.id), mintToken(owner.id)]);
+      const [adminToken, ownerToken] = await Promise.all([mintToken(prisma, admin.id), mintToken(prisma, owner.id)]);
       return {
         first: () => server.gql(`mutation ($id: ID!) { deleteList(id: $id) }`, { id: list.id }, ownerToken),
         second: () => server.gql(`mutation ($id: ID!) { deleteSpace(id: $id) }`, { id: space.id }, adminToken),

@@ -24,9 +24,16 @@ export function serverPerFile(ready: (server: TestServer, prisma: RawPrismaClien
   afterAll(() => started?.close());
 }
 
-/** A token the server accepts for `userId`, without a log-in round trip. */
-export function mintToken(userId: string): Promise<string> {
-  return new SignJWT({})
+/**
+ * A token the server accepts for `userId`, without a log-in round trip: a
+ * session row for it, as logIn would write, and a token naming that session.
+ */
+export async function mintToken(prisma: RawPrismaClient, userId: string): Promise<string> {
+  const session = await prisma.session.create({
+    data: { userId, expiresAt: new Date(Date.now() + 3_600_000) },
+    select: { id: true },
+  });
+  return new SignJWT({ sid: session.id })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(userId)
     .setIssuer(ISSUER)

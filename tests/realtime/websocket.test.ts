@@ -1,6 +1,6 @@
 // The graphql-ws transport as subscriptions use it: the viewer from
 // connection_init, keep-alive pings, token expiry, and the per-connection cap.
-import { SignJWT } from "jose";
+import { decodeJwt, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { signUp, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
@@ -11,8 +11,9 @@ const MAX_SUBSCRIPTIONS = 3;
 let server: TestServer;
 const open = realtimeServerPerFile((started) => (server = started), { WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS), WS_KEEPALIVE: "300ms" });
 
-const signToken = (userId: string, expiresAtSeconds: number) =>
-  new SignJWT({})
+/** A token for `userId`; with `sessionOf`, in the session of that (real) token. */
+const signToken = (userId: string, expiresAtSeconds: number, sessionOf?: string) =>
+  new SignJWT(sessionOf ? { sid: decodeJwt(sessionOf).sid } : {})
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(userId)
     .setIssuer("todo-graphql-server")
@@ -76,8 +77,8 @@ describe("the viewer of a connection", () => {
     const { spaceId, admin } = await spaceWithMembers(server, 0);
     const list = await admin.api.createList(spaceId, "Errands");
     const probe = await admin.api.createTodo(list.id, "probe");
-    // Valid for two more seconds.
-    const shortLived = await signToken(admin.id, Math.floor(Date.now() / 1000) + 2);
+    // Valid for two more seconds, in the admin's (active) session.
+    const shortLived = await signToken(admin.id, Math.floor(Date.now() / 1000) + 2, admin.token);
     const connection = open(shortLived);
     const stream = connection.subscribe<TodoChanged>(TODO_CHANGED, { listId: list.id });
     await untilLive(stream, () => admin.api.updateTodo(probe.id, { title: "probe again" }), (e) => e.todoChanged.todoId === probe.id);

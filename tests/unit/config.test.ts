@@ -15,7 +15,7 @@ describe("loadConfig", () => {
     expect(config.port).toBe(4000);
     expect(config.database).toMatchObject({ kind: "pglite" });
     expect(config.migrateOnStart).toBe(true);
-    expect(config.jwt.ttlMs).toBe(7 * 24 * 3600 * 1000);
+    expect(config.jwt.ttlMs).toBe(15 * 60 * 1000);
     expect(config.introspection).toBe(true);
     expect(config.landingPage).toBe(true);
     expect(config.limits.maxDepth).toBe(12);
@@ -92,6 +92,14 @@ describe("loadConfig", () => {
     expect(loadConfig({ NODE_ENV: "development", POLICY_EXPLAIN: "false" }).policyExplain).toBe(false);
   });
 
+  it("gives access tokens 15 minutes and sessions 30 days by default, and reads both", () => {
+    expect(loadConfig({})).toMatchObject({ jwt: { ttlMs: 900_000 }, sessions: { refreshTtlMs: 2_592_000_000, cacheTtlMs: 2000 } });
+    expect(loadConfig({ JWT_TTL: "5m", REFRESH_TOKEN_TTL: "1d", SESSION_CACHE_TTL: "0" })).toMatchObject({
+      jwt: { ttlMs: 300_000 },
+      sessions: { refreshTtlMs: 86_400_000, cacheTtlMs: 0 },
+    });
+  });
+
   it("takes log-in limits per account above the limit per account and address", () => {
     const config = loadConfig({ RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "5", RATE_LIMIT_LOGIN_PER_ACCOUNT: "6", RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "2h" });
     expect(config.rateLimits).toMatchObject({ loginPerAccountAddress: 5, loginPerAccount: 6, loginAccountWindowMs: 7_200_000 });
@@ -104,6 +112,9 @@ describe("loadConfig", () => {
     [{ MIGRATE_ON_START: "maybe" }, /^Invalid MIGRATE_ON_START: must be true or false/],
     [{ JWT_TTL: "forever" }, /^Invalid JWT_TTL: must be a duration/],
     [{ JWT_TTL: "0" }, /^Invalid JWT_TTL: must be at least 1s/],
+    [{ REFRESH_TOKEN_TTL: "0" }, /^Invalid REFRESH_TOKEN_TTL: must be at least 1s/],
+    [{ JWT_TTL: "1h", REFRESH_TOKEN_TTL: "1h" }, /^Invalid REFRESH_TOKEN_TTL: must be longer than JWT_TTL/],
+    [{ SESSION_CACHE_TTL: "5s" }, /^Invalid SESSION_CACHE_TTL: must be at most 4s/],
     [{ EVENT_RETENTION: "0" }, /^Invalid EVENT_RETENTION: must be at least 1s/],
     [{ EVENT_POLL_INTERVAL: "5ms" }, /^Invalid EVENT_POLL_INTERVAL: must be at least 10ms/],
     [{ JWT_SECRET: "short" }, /^Invalid JWT_SECRET: must be at least 32 characters/],

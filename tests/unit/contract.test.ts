@@ -1,5 +1,6 @@
-// The public API contract (docs/api/contract.graphql) against the schema the
-// server builds from schema/*.graphql. The server may add types, fields,
+// The public API contract (docs/api/contract.graphql, and the documents that
+// extend it: docs/api/sessions.graphql) against the schema the server builds
+// from schema/*.graphql. The server may add types, fields,
 // optional arguments and operations; it may not drop or rename anything, change
 // a type, or make the contract weaker: an output field the contract calls
 // non-null stays non-null, and arguments and input fields keep exactly their
@@ -26,6 +27,10 @@ import { describe, expect, it } from "vitest";
 import { loadTypeDefs } from "../../src/schema.js";
 
 const CONTRACT_URL = new URL("../../docs/api/contract.graphql", import.meta.url);
+const SESSIONS_URL = new URL("../../docs/api/sessions.graphql", import.meta.url);
+
+/** A document that extends contract.graphql, as one schema with it. */
+const extended = (extension: string) => buildSchema(`${readFileSync(CONTRACT_URL, "utf8")}\n${extension}`);
 
 /** Every way `served` fails to honour `contract`, one line each. */
 export function contractViolations(contract: GraphQLSchema, served: GraphQLSchema): string[] {
@@ -131,6 +136,37 @@ describe("the public API contract", () => {
         "Space.lists(first) is Int = 10, contract says Int = 20",
       ]),
     );
+  });
+
+  describe("sessions.graphql", () => {
+    const sessions = extended(readFileSync(SESSIONS_URL, "utf8"));
+
+    it("is honoured by the schema the server serves", () => {
+      expect(contractViolations(sessions, served)).toEqual([]);
+    });
+
+    it("is checked for real: what it adds is required, not only what contract.graphql says", () => {
+      // The contract alone, served: everything sessions.graphql adds is missing.
+      const withoutSessions = buildSchema(readFileSync(CONTRACT_URL, "utf8"));
+      expect(contractViolations(sessions, withoutSessions)).toEqual(
+        expect.arrayContaining([
+          "type Session is missing",
+          "AuthPayload.refreshToken is missing",
+          "AuthPayload.tokenExpiresAt is missing",
+          "Query.sessions is missing",
+          "Mutation.refreshSession is missing",
+          "Mutation.changePassword is missing",
+        ]),
+      );
+      const weakened = extended(
+        readFileSync(SESSIONS_URL, "utf8")
+          .replace("  current: Boolean!\n", "  current: Boolean\n")
+          .replace("endSession(id: ID!): ID!", "endSession(id: String!): ID!"),
+      );
+      expect(contractViolations(sessions, weakened)).toEqual(
+        expect.arrayContaining(["Session.current is Boolean, contract says Boolean!", "Mutation.endSession(id) is String!, contract says ID!"]),
+      );
+    });
   });
 
   // docs/api is this repository's copy of the product's API documents; where

@@ -1,4 +1,6 @@
-// Bearer tokens: HS256 JWTs carrying the user id. The secret comes from
+// Access tokens: short-lived (JWT_TTL) HS256 JWTs carrying the user id (sub)
+// and the session they belong to (sid); sessionCheck.ts refuses them once
+// that session has ended. The secret comes from
 // JWT_SECRET; outside production, when it is unset, one is generated on first
 // start and kept in DATA_DIR so tokens survive restarts.
 import { randomBytes } from "node:crypto";
@@ -11,11 +13,27 @@ import type { Viewer } from "../../policy/viewer.js";
 
 const ISSUER = "todo-graphql-server";
 
-export interface TokenService {
-  issue(userId: string): Promise<string>;
-  /** The viewer a token names; throws UNAUTHENTICATED for any bad token. */
-  verify(token: string): Promise<{ viewer: Viewer; expiresAt: Date }>;
+export interface IssuedToken {
+  token: string;
+  expiresAt: Date;
 }
+
+export interface VerifiedToken {
+  viewer: Viewer & { sessionId: string };
+  expiresAt: Date;
+}
+
+export interface TokenService {
+  issue(userId: string, sessionId: string): Promise<IssuedToken>;
+  /**
+   * The viewer and session a token names; throws UNAUTHENTICATED for any bad
+   * token. It does not say whether the session is still active (sessionCheck.ts does).
+   */
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+/** Tokens from before sessions carry no sid: they cannot be ended, so they are refused. */
+export const SESSIONLESS_TOKEN_MESSAGE = "This token was issued before sessions existed and is no longer accepted. Sign in again.";
 
 export async function resolveJwtSecret(config: Pick<Config, "jwt" | "dataDir">): Promise<Uint8Array> {
   if (config.jwt.secret) return new TextEncoder().encode(config.jwt.secret);
@@ -33,23 +51,29 @@ export async function resolveJwtSecret(config: Pick<Config, "jwt" | "dataDir">):
 
 export function createTokenService(secret: Uint8Array, ttlMs: number): TokenService {
   return {
-    issue: (userId) =>
-      new SignJWT({})
+    async issue(userId, sessionId) {
+      // Whole seconds, as the exp claim holds it: tokenExpiresAt is exactly when it stops working.
+      const expiresAt = new Date(Math.floor((Date.now() + ttlMs) / 1000) * 1000);
+      const token = await new SignJWT({ sid: sessionId })
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(userId)
         .setIssuer(ISSUER)
         .setIssuedAt()
-        .setExpirationTime(new Date(Date.now() + ttlMs))
-        .sign(secret),
+        .setExpirationTime(expiresAt)
+        .sign(secret);
+      return { token, expiresAt };
+    },
     async verify(token) {
+      let payload;
       try {
-        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ["HS256"] });
-        if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw new Error("incomplete token");
-        return { viewer: { id: payload.sub }, expiresAt: new Date(payload.exp * 1000) };
+        ({ payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ["HS256"] }));
       } catch (error) {
-        if (error instanceof errors.JWTExpired) throw unauthenticated("Your session has expired. Sign in again.");
+        if (error instanceof errors.JWTExpired) throw unauthenticated("Your token has expired. Refresh the session or sign in again.");
         throw unauthenticated("The bearer token is not valid.");
       }
+      if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw unauthenticated("The bearer token is not valid.");
+      if (typeof payload.sid !== "string" || payload.sid === "") throw unauthenticated(SESSIONLESS_TOKEN_MESSAGE);
+      return { viewer: { id: payload.sub, sessionId: payload.sid }, expiresAt: new Date(payload.exp * 1000) };
     },
   };
 }

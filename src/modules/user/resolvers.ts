@@ -8,8 +8,8 @@ export const userResolvers: Resolvers = {
     user: rowById((loaders) => loaders.user),
   },
   Mutation: {
-    signUp: (_parent, { input }, context) => context.auth.signUp(input, context.clientAddress),
-    logIn: (_parent, { email, password }, context) => context.auth.logIn(email, password, context.clientAddress),
+    signUp: (_parent, { input }, context) => context.auth.signUp(input, context.client),
+    logIn: (_parent, { email, password }, context) => context.auth.logIn(email, password, context.client),
     updateMe: signedIn(({ input }, { db }, viewer) => updateMe(db, viewer.id, input)),
   },
 };
