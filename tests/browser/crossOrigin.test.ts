@@ -28,11 +28,12 @@ let browser: Browser;
 let user: Awaited<ReturnType<typeof signUp>>;
 
 beforeAll(async () => {
+  // First: without a browser there is nothing to test (and under CI that fails at once).
+  browser = await launchChromium();
   [allowedSite, otherSite] = await Promise.all([serveSite(siteFiles), serveSite(siteFiles)]);
   // Only the first site: the other one is a local port too, which the development default would let in.
   server = await startTestServer({ env: { CORS_ORIGINS: allowedSite.origin } });
   user = await signUp(server);
-  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -73,7 +74,7 @@ const operationOverWebSocket = (page: Page, query: string) =>
     ({ url, token, query }) =>
       new Promise<SocketOutcome>((resolve) => {
         type Client = { subscribe(payload: { query: string }, sink: object): () => void; dispose(): void };
-        const { createClient } = (window as unknown as { graphqlWs: { createClient(options: object): Client } }).graphqlWs;
+        const { createClient } = (globalThis as unknown as { graphqlWs: { createClient(options: object): Client } }).graphqlWs;
         const outcome: SocketOutcome = { connected: false };
         let finished = false;
         const finish = () => {
@@ -88,7 +89,7 @@ const operationOverWebSocket = (page: Page, query: string) =>
           retryAttempts: 0,
           on: {
             connected: () => (outcome.connected = true),
-            closed: (event: CloseEvent) => {
+            closed: (event: { code: number }) => {
               outcome.closeCode = event.code;
               finish();
             },
@@ -102,7 +103,7 @@ const operationOverWebSocket = (page: Page, query: string) =>
               finish();
             },
             // The socket's "error" event (a refused upgrade), then "closed" above.
-            error: (error: Event) => (outcome.error = error.type),
+            error: (error: { type: string }) => (outcome.error = error.type),
             complete: () => undefined,
           },
         );

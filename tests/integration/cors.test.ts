@@ -90,7 +90,8 @@ describe("requests", () => {
   });
 
   it("carry no Access-Control-Allow-Origin for any other origin, nor without one", async () => {
-    for (const headers of [{ origin: ELSEWHERE }, {}]) {
+    const cases: Record<string, string>[] = [{ origin: ELSEWHERE }, {}];
+    for (const headers of cases) {
       const response = await fetch(server.url, {
         method: "POST",
         headers: { ...headers, "content-type": "application/json" },
@@ -151,7 +152,8 @@ describe("WebSocket Origin", () => {
   it("opens for an allowed origin, for the server's own pages, and for clients that send no Origin", async () => {
     const user = await signUp(server);
     const ownOrigin = new URL(server.baseUrl).origin;
-    for (const headers of [{ origin: APP }, { origin: SUBDOMAIN_APP }, { origin: ownOrigin }, {}]) {
+    const cases: Record<string, string>[] = [{ origin: APP }, { origin: SUBDOMAIN_APP }, { origin: ownOrigin }, {}];
+    for (const headers of cases) {
       expect(await acknowledgedWith(server, headers, user.token), JSON.stringify(headers)).toEqual({ me: { email: user.email } });
     }
   });
