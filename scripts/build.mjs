@@ -23,9 +23,11 @@ async function sources(directory) {
 
 async function compile() {
   const started = performance.now();
-  // Modules deleted from src/ must not linger in dist/; the template stays.
+  // Modules deleted from src/ must not linger in dist/; what other steps put
+  // there stays (the template, and the explorer of explorer/build.ts).
   for (const entry of await readdir(dist, { withFileTypes: true }).catch(() => [])) {
-    if (!entry.name.startsWith("pglite-template")) await rm(path.join(dist, entry.name), { recursive: true, force: true });
+    if (entry.name.startsWith("pglite-template") || entry.name === "explorer") continue;
+    await rm(path.join(dist, entry.name), { recursive: true, force: true });
   }
   const entryPoints = await sources(path.join(root, "src"));
   await build({

@@ -4,6 +4,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { DEVELOPMENT_ORIGINS, parseOriginList } from "./http/origins.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -126,6 +127,21 @@ const envSchema = z.object({
   METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   // Production refuses to start with /metrics open to anyone unless this says so.
   METRICS_PUBLIC: booleanFlag.default(false),
+  // Browser origins allowed over CORS and at the WebSocket upgrade
+  // (src/http/origins.ts); unset: local dev servers outside production, none in it.
+  CORS_ORIGINS: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return parseOriginList(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  // The GraphQL IDE served to a browser at GET /graphql; unset: graphiql outside production, none in it.
+  EXPLORER: z.enum(["graphiql", "sandbox", "none"]).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -154,7 +170,10 @@ export interface Config {
   introspection: boolean;
   /** Policy denials name their rule in extensions.policy (on outside production by default). */
   policyExplain: boolean;
-  landingPage: boolean;
+  /** What a browser gets at GET /graphql: the bundled GraphiQL, Apollo Sandbox (from its CDN), or nothing. */
+  explorer: "graphiql" | "sandbox" | "none";
+  /** Origins (entries as parseOriginList normalises them) allowed over CORS and at the WebSocket upgrade. */
+  cors: { origins: readonly string[] };
   queryStats: boolean;
   redisUrl: string | undefined;
   eventRetentionMs: number;
@@ -328,7 +347,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     logLevel: env.LOG_LEVEL,
     introspection: env.INTROSPECTION ?? !isProduction,
     policyExplain: env.POLICY_EXPLAIN ?? !isProduction,
-    landingPage: !isProduction,
+    explorer: env.EXPLORER ?? (isProduction ? "none" : "graphiql"),
+    cors: { origins: env.CORS_ORIGINS ?? (isProduction ? [] : DEVELOPMENT_ORIGINS) },
     queryStats: env.GRAPHQL_QUERY_STATS,
     redisUrl: env.REDIS_URL,
     eventRetentionMs: env.EVENT_RETENTION,

@@ -25,7 +25,10 @@ import { healthRoutes } from "./http/health.js";
 import { graphqlResponseStatusPlugin } from "./http/httpConformance.js";
 import { createOperationLimits } from "./http/limits.js";
 import { clientAddress } from "./http/clientAddress.js";
+import { corsMiddleware } from "./http/cors.js";
+import { explorerRoutes } from "./http/explorer.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
+import { originPolicy } from "./http/origins.js";
 import { listenForMetrics } from "./http/metricsListener.js";
 import { operationPlugin } from "./http/operationPlugin.js";
 import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
@@ -157,7 +160,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         graphqlResponseStatusPlugin(),
         // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
         drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000) }),
-        config.landingPage
+        // EXPLORER=graphiql is served by explorerRoutes, before Apollo sees the request.
+        config.explorer === "sandbox"
           ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
           : ApolloServerPluginLandingPageDisabled(),
         operationPlugin({ logger, queryStats: config.queryStats, observer: metrics.operations }),
@@ -171,8 +175,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // With a listener of its own, the public port does not serve /metrics at
     // all: it answers 404 like any other unknown path.
     if (!config.metrics.listener) app.use(metricsRoute(metrics, config.metrics.token));
+    if (config.explorer === "graphiql") app.use(explorerRoutes({ graphqlPath: GRAPHQL_PATH, logger }));
     app.use(
       GRAPHQL_PATH,
+      // Before anything reads the body: a preflight is answered here.
+      corsMiddleware(originPolicy(config.cors.origins)),
       express.json({ limit: config.limits.bodySizeBytes }),
       // With batching off, Apollo refuses any array (see limits.ts).
       ...(config.limits.allowBatchedRequests ? [batchSizeLimit(config.limits.maxBatchSize)] : []),

@@ -27,7 +27,9 @@ import { bearerToken } from "../modules/auth/tokens.js";
 import type { Viewer } from "../policy/viewer.js";
 import { timerDelay } from "../timers.js";
 import { clientAddress } from "./clientAddress.js";
+import { webSocketOriginAllowed } from "./cors.js";
 import { clientCodes, isUnexpectedError } from "./formatError.js";
+import { originPolicy } from "./origins.js";
 import type { OperationLimits } from "./limits.js";
 import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
 import { checkOperation } from "./websocketOperationCheck.js";
@@ -106,7 +108,7 @@ export function attachWebSocketServer(options: {
   httpServer: Server;
   path: string;
   schema: GraphQLSchema;
-  config: Pick<Config, "websocket" | "isProduction" | "limits" | "trustProxy">;
+  config: Pick<Config, "websocket" | "isProduction" | "limits" | "trustProxy" | "cors">;
   auth: Pick<AuthService, "authenticate" | "sessionCheck">;
   createContext: ContextFactory;
   logger: Logger;
@@ -117,6 +119,7 @@ export function attachWebSocketServer(options: {
 }) {
   const { config, auth, logger, observer } = options;
   const admission = createWebSocketAdmission(config.websocket);
+  const origins = originPolicy(config.cors.origins);
   const admissions = new WeakMap<WebSocket, Admission>();
   const addressOf = (request: IncomingMessage) => clientAddress(request, config.trustProxy);
   const refused = (reason: RefusalReason, address: string, userId?: string) => {
@@ -137,6 +140,13 @@ export function attachWebSocketServer(options: {
     // upgrade can slip in between the check and the count.
     verifyClient: ({ req }, callback) => {
       const address = addressOf(req);
+      // A browser page on an origin CORS_ORIGINS does not allow (cross-site
+      // WebSocket hijacking): refused before any GraphQL message (cors.ts).
+      if (!webSocketOriginAllowed(origins, req)) {
+        logger.debug({ origin: String(req.headers.origin).slice(0, 200), clientAddress: address }, "websocket origin refused");
+        const body = JSON.stringify({ errors: [{ message: "This origin is not allowed to open a WebSocket to this API (CORS_ORIGINS).", extensions: { code: "FORBIDDEN" } }] });
+        return callback(false, 403, body, { "Content-Type": "application/json; charset=utf-8" });
+      }
       const reason = admission.refusal(address);
       if (!reason) return callback(true);
       refused(reason, address);

@@ -1,6 +1,7 @@
 // What differs between development and production, and the CSRF prevention
-// that is on in both: the Sandbox landing page and introspection are for
-// development; production hides the schema unless INTROSPECTION=true.
+// that is on in both: the explorer (the bundled GraphiQL, or Apollo Sandbox
+// with EXPLORER=sandbox) and introspection are for development; production
+// serves neither unless EXPLORER or INTROSPECTION say so.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RawSocket } from "../hardening/wsProtocol-raw.js";
 import { errorCode, startTestServer, type TestServer } from "../helpers/server.js";
@@ -10,25 +11,41 @@ const INTROSPECTION_QUERY = `{ __schema { queryType { name } } }`;
 let development: TestServer;
 let production: TestServer;
 let productionWithIntrospection: TestServer;
+let developmentWithSandbox: TestServer;
 beforeAll(async () => {
   development = await startTestServer({ env: { NODE_ENV: "development" } });
+  developmentWithSandbox = await startTestServer({ env: { NODE_ENV: "development", EXPLORER: "sandbox" } });
   production = await startTestServer({ env: { NODE_ENV: "production", METRICS_TOKEN: "modes-metrics-token" } });
   productionWithIntrospection = await startTestServer({
     env: { NODE_ENV: "production", METRICS_TOKEN: "modes-metrics-token", INTROSPECTION: "true" },
   });
 });
 afterAll(async () => {
-  await Promise.all([development?.close(), production?.close(), productionWithIntrospection?.close()]);
+  await Promise.all([development?.close(), developmentWithSandbox?.close(), production?.close(), productionWithIntrospection?.close()]);
 });
 
 const browserGet = (server: TestServer) => fetch(server.url, { headers: { accept: "text/html" } });
 
 describe("development", () => {
-  it("serves the Apollo Sandbox landing page to a browser", async () => {
+  it("serves the bundled GraphiQL explorer to a browser, from this server only", async () => {
     const response = await browserGet(development);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toContain('<script type="module" src="/explorer/explorer.js">');
+    expect(page).not.toContain("embeddable-sandbox");
+    expect(page).not.toMatch(/https?:\/\//);
+    expect(response.headers.get("content-security-policy")).toMatch(/script-src 'self';/);
+    const script = await fetch(`${development.baseUrl}/explorer/explorer.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toMatch(/javascript/);
+  });
+
+  it("serves Apollo Sandbox instead with EXPLORER=sandbox", async () => {
+    const response = await browserGet(developmentWithSandbox);
+    expect(response.status).toBe(200);
     expect(await response.text()).toContain("embeddable-sandbox");
+    expect((await fetch(`${developmentWithSandbox.baseUrl}/explorer/explorer.js`)).status).toBe(404);
   });
 
   it("answers introspection", async () => {
@@ -38,9 +55,12 @@ describe("development", () => {
 });
 
 describe("production", () => {
-  it("serves no landing page", async () => {
+  it("serves no explorer", async () => {
     const response = await browserGet(production);
-    expect(await response.text()).not.toContain("embeddable-sandbox");
+    const body = await response.text();
+    expect(body).not.toContain("embeddable-sandbox");
+    expect(body).not.toContain("/explorer/");
+    expect((await fetch(`${production.baseUrl}/explorer/explorer.js`)).status).toBe(404);
   });
 
   it("refuses introspection, and does not suggest field names", async () => {

@@ -17,7 +17,8 @@ describe("loadConfig", () => {
     expect(config.migrateOnStart).toBe(true);
     expect(config.jwt.ttlMs).toBe(15 * 60 * 1000);
     expect(config.introspection).toBe(true);
-    expect(config.landingPage).toBe(true);
+    expect(config.explorer).toBe("graphiql");
+    expect(config.cors.origins).toEqual(["http://localhost:*", "http://127.0.0.1:*"]);
     expect(config.limits.maxDepth).toBe(12);
     expect(config.limits.maxAliases).toBe(30);
   });
@@ -42,11 +43,12 @@ describe("loadConfig", () => {
     expect(loadConfig({ PORT: "", DATABASE_URL: "" }).database.kind).toBe("pglite");
   });
 
-  it("turns landing page and introspection off in production unless INTROSPECTION=true", () => {
+  it("turns the explorer, local CORS origins and introspection off in production unless INTROSPECTION=true", () => {
     const secret = "s".repeat(32);
     const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t" });
     expect(production.introspection).toBe(false);
-    expect(production.landingPage).toBe(false);
+    expect(production.explorer).toBe("none");
+    expect(production.cors.origins).toEqual([]);
     expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, METRICS_TOKEN: "t", INTROSPECTION: "true" }).introspection).toBe(true);
   });
 
@@ -100,6 +102,33 @@ describe("loadConfig", () => {
     });
   });
 
+  it("takes EXPLORER as graphiql, sandbox or none, in production too", () => {
+    const production = { NODE_ENV: "production", JWT_SECRET: "s".repeat(32), METRICS_TOKEN: "t" };
+    expect(loadConfig({ EXPLORER: "sandbox" }).explorer).toBe("sandbox");
+    expect(loadConfig({ EXPLORER: "none" }).explorer).toBe("none");
+    expect(loadConfig({ ...production, EXPLORER: "graphiql" }).explorer).toBe("graphiql");
+  });
+
+  it("takes CORS_ORIGINS as a comma list of origins and patterns, normalised, or none", () => {
+    expect(loadConfig({ CORS_ORIGINS: " https://App.Example.com , http://localhost:3000,https://*.example.org,http://127.0.0.1:*" }).cors.origins).toEqual([
+      "https://app.example.com",
+      "http://localhost:3000",
+      "https://*.example.org",
+      "http://127.0.0.1:*",
+    ]);
+    // The scheme's default port is the same origin without it.
+    expect(loadConfig({ CORS_ORIGINS: "https://app.example.com:443,http://a.example:80,http://[::1]:5173" }).cors.origins).toEqual([
+      "https://app.example.com",
+      "http://a.example",
+      "http://[::1]:5173",
+    ]);
+    expect(loadConfig({ CORS_ORIGINS: "*" }).cors.origins).toEqual(["*"]);
+    // none: no other origin, outside production too.
+    expect(loadConfig({ CORS_ORIGINS: "none" }).cors.origins).toEqual([]);
+    const production = { NODE_ENV: "production", JWT_SECRET: "s".repeat(32), METRICS_TOKEN: "t" };
+    expect(loadConfig({ ...production, CORS_ORIGINS: "https://app.example.com" }).cors.origins).toEqual(["https://app.example.com"]);
+  });
+
   it("takes log-in limits per account above the limit per account and address", () => {
     const config = loadConfig({ RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS: "5", RATE_LIMIT_LOGIN_PER_ACCOUNT: "6", RATE_LIMIT_LOGIN_ACCOUNT_WINDOW: "2h" });
     expect(config.rateLimits).toMatchObject({ loginPerAccountAddress: 5, loginPerAccount: 6, loginAccountWindowMs: 7_200_000 });
@@ -145,6 +174,17 @@ describe("loadConfig", () => {
     [{ WS_MAX_CONNECTIONS: "0" }, /^Invalid WS_MAX_CONNECTIONS: /],
     [{ WS_MAX_CONNECTIONS_PER_USER: "-1" }, /^Invalid WS_MAX_CONNECTIONS_PER_USER: /],
     [{ WS_MAX_PENDING_PER_ADDRESS: "many" }, /^Invalid WS_MAX_PENDING_PER_ADDRESS: /],
+    [{ EXPLORER: "playground" }, /^Invalid EXPLORER: /],
+    [{ CORS_ORIGINS: "https://app.example.com/" }, /^Invalid CORS_ORIGINS: "https:\/\/app.example.com\/" is not an origin/],
+    [{ CORS_ORIGINS: "app.example.com" }, /^Invalid CORS_ORIGINS: "app.example.com" is not an origin/],
+    [{ CORS_ORIGINS: "ftp://files.example.com" }, /^Invalid CORS_ORIGINS: "ftp:\/\/files.example.com" is not an origin/],
+    [{ CORS_ORIGINS: "https://app.example.com/path" }, /^Invalid CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: "https://*example.com" }, /^Invalid CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: "https://app.*.com" }, /^Invalid CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: "https://user@app.example.com" }, /^Invalid CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: "http://localhost:70000" }, /^Invalid CORS_ORIGINS: "http:\/\/localhost:70000" has no valid port/],
+    [{ CORS_ORIGINS: ", ," }, /^Invalid CORS_ORIGINS: must list at least one origin/],
+    [{ CORS_ORIGINS: "https://a.example.com,none" }, /^Invalid CORS_ORIGINS: "none" is not an origin/],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
