@@ -192,6 +192,8 @@ function handWrittenClient(raw: RawPrismaClient, viewer: Viewer): PolicyClient {
     spaceMember: scoped("spaceMember", undefined),
     list: scoped("list", { OR: [{ private: false }, { ownerId: viewer.id }] }),
     todo: scoped("todo", undefined),
+    webhook: scoped("webhook", undefined),
+    webhookDelivery: scoped("webhookDelivery", undefined),
     $transaction: (fn) => fn(client),
     $appendEvent: () => Promise.reject(new Error("the baseline client is read-only")),
     $authorizeCreate: () => Promise.reject(new Error("the baseline client is read-only")),
@@ -241,6 +243,7 @@ async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecr
           // the operations that would.
           auth: undefined as unknown as GraphQLContext["auth"],
           realtime: undefined as unknown as GraphQLContext["realtime"],
+          webhooks: undefined as unknown as GraphQLContext["webhooks"],
           logger,
           clientAddress: req.ip ?? "unknown",
         };

@@ -5,6 +5,7 @@ import type { Logger } from "./logger.js";
 import { unauthenticated } from "./errors.js";
 import { createLoaders, type Loaders } from "./loaders/index.js";
 import type { AuthService } from "./modules/auth/service.js";
+import type { WebhookSettings } from "./modules/webhook/service.js";
 import { createPolicyClient, type PolicyClient, type PolicyOptions } from "./policy/client.js";
 import type { Viewer } from "./policy/viewer.js";
 import type { RawPrismaClient } from "./db/database.js";
@@ -23,6 +24,7 @@ export interface GraphQLContext {
   refresh(): { db: PolicyClient; loaders: Loaders };
   auth: AuthService;
   realtime: Realtime;
+  webhooks: WebhookSettings;
   logger: Logger;
   clientAddress: string;
 }
@@ -36,6 +38,7 @@ export function createContextFactory(deps: {
   prisma: RawPrismaClient;
   auth: AuthService;
   realtime: Realtime;
+  webhooks: WebhookSettings;
   policyOptions: (logger: Logger) => PolicyOptions;
 }): ContextFactory {
   return ({ requestId, viewer, clientAddress, logger }) => {
@@ -53,6 +56,7 @@ export function createContextFactory(deps: {
       },
       auth: deps.auth,
       realtime: deps.realtime,
+      webhooks: deps.webhooks,
       logger,
       clientAddress,
     };

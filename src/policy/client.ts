@@ -68,6 +68,8 @@ export interface PolicyClient {
   readonly spaceMember: PolicyDelegate<"spaceMember">;
   readonly list: PolicyDelegate<"list">;
   readonly todo: PolicyDelegate<"todo">;
+  readonly webhook: PolicyDelegate<"webhook">;
+  readonly webhookDelivery: PolicyDelegate<"webhookDelivery">;
   /** Runs fn in one transaction; nested calls join the outer transaction. */
   $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T>;
   /**
@@ -412,6 +414,8 @@ function bind(
     spaceMember: delegate("spaceMember"),
     list: delegate("list"),
     todo: delegate("todo"),
+    webhook: delegate("webhook"),
+    webhookDelivery: delegate("webhookDelivery"),
     async $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T> {
       if (transaction) return fn(self);
       const pending: CommittedEvent[] = [];
@@ -452,9 +456,12 @@ function parentLabel(model: ModelName): string {
   switch (model) {
     case "spaceMember":
     case "list":
+    case "webhook":
       return "Space";
     case "todo":
       return "List";
+    case "webhookDelivery":
+      return "Webhook";
     default:
       return "Parent";
   }

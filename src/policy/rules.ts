@@ -23,7 +23,7 @@ export const allow: Decision = { allow: true };
 const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string, message?: string): Decision =>
   message === undefined ? { allow: false, code, rule } : { allow: false, code, rule, message };
 
-export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo";
+export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo" | "webhook" | "webhookDelivery";
 
 interface FieldRule<Where> {
   /** The rows on which the field is visible to `viewer`. */
@@ -101,6 +101,8 @@ interface WhereInputs {
   spaceMember: Prisma.SpaceMemberWhereInput;
   list: Prisma.ListWhereInput;
   todo: Prisma.TodoWhereInput;
+  webhook: Prisma.WebhookWhereInput;
+  webhookDelivery: Prisma.WebhookDeliveryWhereInput;
 }
 
 export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
@@ -197,6 +199,41 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     create: ownedChild("todo", "list", "listId"),
     immutable: ["id", "ownerId", "listId", "createdAt"],
   },
+
+  webhook: {
+    // Every operation: I am an admin of its space (ACCESS.md, Webhook).
+    read: (viewer) => ({ space: adminOf(viewer) }),
+    update: (viewer) => ({ space: adminOf(viewer) }),
+    delete: (viewer) => ({ space: adminOf(viewer) }),
+    // I am an admin of the space, and the webhook acts for me.
+    create: async (data, { viewer, canRead }) => {
+      const spaceId = data.spaceId as string;
+      if (!(await canRead("space", { id: spaceId }))) return deny("NOT_FOUND", "webhook.create: space not readable");
+      if (!(await canRead("space", { id: spaceId, ...adminOf(viewer) }))) {
+        return deny("FORBIDDEN", "webhook.create: not an admin of the space", "Only an admin of the space can manage its webhooks.");
+      }
+      if (data.createdById !== viewer.id) return deny("FORBIDDEN", "webhook.create: creator must be the caller");
+      return allow;
+    },
+    immutable: ["id", "spaceId", "createdById", "createdAt"],
+  },
+
+  webhookDelivery: {
+    // Readable with its webhook.
+    read: (viewer) => ({ webhook: { space: adminOf(viewer) } }),
+    // Attempts are recorded by the delivery job (src/webhooks), never through the API.
+    update: () => NOTHING,
+    // Dropped with their webhook (deleteWebhook), never one by one.
+    delete: () => NOTHING,
+    // redeliverWebhookDelivery: the webhook is readable (I am an admin of its space).
+    create: async (data, { canRead }) => {
+      if (!(await canRead("webhook", { id: data.webhookId as string }))) {
+        return deny("NOT_FOUND", "webhookDelivery.create: webhook not readable");
+      }
+      return allow;
+    },
+    immutable: ["id", "webhookId", "eventId", "redeliveryOf", "eventAt", "createdAt"],
+  },
 };
 
 const one = (model: ModelName) => ({ model, many: false });
@@ -210,9 +247,17 @@ const many = (model: ModelName) => ({ model, many: true });
  * passed through unfiltered.
  */
 export const relations: Record<ModelName, Record<string, { model: ModelName; many: boolean }>> = {
-  user: { ownedSpaces: many("space"), memberships: many("spaceMember"), lists: many("list"), todos: many("todo") },
-  space: { owner: one("user"), members: many("spaceMember"), lists: many("list") },
+  user: {
+    ownedSpaces: many("space"),
+    memberships: many("spaceMember"),
+    lists: many("list"),
+    todos: many("todo"),
+    webhooks: many("webhook"),
+  },
+  space: { owner: one("user"), members: many("spaceMember"), lists: many("list"), webhooks: many("webhook") },
   spaceMember: { space: one("space"), user: one("user") },
   list: { space: one("space"), owner: one("user"), todos: many("todo") },
   todo: { list: one("list"), owner: one("user") },
+  webhook: { space: one("space"), createdBy: one("user"), deliveries: many("webhookDelivery") },
+  webhookDelivery: { webhook: one("webhook") },
 };
