@@ -26,6 +26,8 @@ import { describe, expect, it } from "vitest";
 import { loadTypeDefs } from "../../src/schema.js";
 
 const CONTRACT_URL = new URL("../../docs/api/contract.graphql", import.meta.url);
+// Extends contract.graphql (its `extend type` lines need the types they extend).
+const WEBHOOKS_URL = new URL("../../docs/api/webhooks.graphql", import.meta.url);
 
 /** Every way `served` fails to honour `contract`, one line each. */
 export function contractViolations(contract: GraphQLSchema, served: GraphQLSchema): string[] {
@@ -113,6 +115,12 @@ describe("the public API contract", () => {
 
   it("is honoured by the schema the server serves", () => {
     expect(contractViolations(contract, served)).toEqual([]);
+  });
+
+  it("webhooks.graphql is honoured by the schema the server serves too", () => {
+    const webhooks = buildSchema(`${readFileSync(CONTRACT_URL, "utf8")}\n${readFileSync(WEBHOOKS_URL, "utf8")}`);
+    expect(webhooks.getType("Webhook")).toBeDefined();
+    expect(contractViolations(webhooks, served)).toEqual([]);
   });
 
   it("is checked for real: dropped fields, weakened types and changed arguments are caught", () => {
