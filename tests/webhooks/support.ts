@@ -133,3 +133,31 @@ export const webhookEnv = (extra: Record<string, string> = {}) => ({
   EVENT_POLL_INTERVAL: "200ms",
   ...extra,
 });
+
+/** Signs up a user and adds them to the space with `role`; returns their token and membership id. */
+export async function addMember(server: Pick<TestServer, "gql">, adminToken: string, spaceId: string, role: "USER" | "ADMIN") {
+  const user = await signUp(server);
+  const added = await server.gql<{ addSpaceMember: { id: string } }>(
+    `mutation ($spaceId: ID!, $email: String!, $role: SpaceRole) { addSpaceMember(spaceId: $spaceId, email: $email, role: $role) { id } }`,
+    { spaceId, email: user.email, role },
+    adminToken,
+  );
+  expect(added.errors, JSON.stringify(added.errors)).toBeUndefined();
+  return { token: user.token, userId: user.user.id, membershipId: added.data!.addSpaceMember.id };
+}
+
+export async function createList(server: Pick<TestServer, "gql">, token: string, spaceId: string, title: string, isPrivate = false) {
+  const result = await server.gql<{ createList: { id: string } }>(
+    `mutation ($input: CreateListInput!) { createList(input: $input) { id } }`,
+    { input: { spaceId, title, private: isPrivate } },
+    token,
+  );
+  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+  return result.data!.createList.id;
+}
+
+/** The todo ids (or list ids for list events) the receiver got, per request path. */
+export const subjectsReceived = (receiver: Receiver, path?: string) =>
+  receiver.requests
+    .filter((request) => path === undefined || request.path === path)
+    .map((request) => JSON.parse(request.body) as { type: string; data: { todoId?: string; listId: string } });
