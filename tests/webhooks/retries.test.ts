@@ -15,6 +15,7 @@ import {
   startReceiver,
   webhookEnv,
   type Receiver,
+  type Answer,
 } from "./support.js";
 
 const SCHEDULE_MS = [1000, 2000];
@@ -43,9 +44,9 @@ afterAll(async () => {
 });
 
 /** Per receiver path, how it answers. */
-const answers = new Map<string, (request: { body: string }) => number | "hang" | { redirectTo: string }>();
+const answers = new Map<string, (request: { body: string }) => Answer>();
 let paths = 0;
-const path = (answer: (request: { body: string }) => number | "hang" | { redirectTo: string }) => {
+const path = (answer: (request: { body: string }) => Answer) => {
   const name = `/hook-${++paths}`;
   answers.set(name, answer);
   return { name, url: `http://127.0.0.1:${receiver.port}${name}` };

@@ -24,7 +24,11 @@ const lookups: string[] = [];
 const testLookup: LookupFunction = (hostname, options, callback) => {
   lookups.push(hostname);
   const entries = NAMES[hostname];
-  if (!entries) return dns.lookup(hostname, options, callback as Parameters<typeof dns.lookup>[2]);
+  if (!entries) {
+    return dns.lookup(hostname, { ...options, all: true }, (error, addresses) =>
+      options.all ? callback(error, addresses) : callback(error, addresses[0]?.address ?? "", addresses[0]?.family),
+    );
+  }
   if (options.all) return callback(null, entries);
   return callback(null, entries[0]!.address, entries[0]!.family);
 };

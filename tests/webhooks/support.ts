@@ -15,8 +15,8 @@ export interface ReceivedRequest {
   at: number;
 }
 
-/** What the receiver does with a request: answer with a status, or never answer. */
-export type Answer = number | "hang" | { redirectTo: string };
+/** What the receiver does with a request: answer with a status (after a delay), redirect, or never answer. */
+export type Answer = number | "hang" | { redirectTo: string } | { status: number; delayMs: number };
 
 export interface Receiver {
   url: string;
@@ -48,8 +48,16 @@ export async function startReceiver(answer: (request: ReceivedRequest) => Answer
         hanging.add(res);
         return;
       }
-      if (typeof decision === "object") {
+      if (typeof decision === "object" && "redirectTo" in decision) {
         res.writeHead(302, { location: decision.redirectTo }).end();
+        return;
+      }
+      if (typeof decision === "object") {
+        hanging.add(res);
+        setTimeout(() => {
+          hanging.delete(res);
+          if (!res.destroyed) res.writeHead(decision.status, { "content-type": "text/plain" }).end("ok");
+        }, decision.delayMs);
         return;
       }
       res.writeHead(decision, { "content-type": "text/plain" }).end("ok");
