@@ -193,6 +193,8 @@ function handWrittenClient(raw: RawPrismaClient, viewer: Viewer): PolicyClient {
     list: scoped("list", { OR: [{ private: false }, { ownerId: viewer.id }] }),
     todo: scoped("todo", undefined),
     session: scoped("session", { userId: viewer.id }),
+    webhook: scoped("webhook", undefined),
+    webhookDelivery: scoped("webhookDelivery", undefined),
     $transaction: (fn) => fn(client),
     $appendEvent: () => Promise.reject(new Error("the baseline client is read-only")),
     $authorizeCreate: () => Promise.reject(new Error("the baseline client is read-only")),
@@ -242,6 +244,7 @@ async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecr
           // the operations that would.
           auth: undefined as unknown as GraphQLContext["auth"],
           realtime: undefined as unknown as GraphQLContext["realtime"],
+          webhooks: undefined as unknown as GraphQLContext["webhooks"],
           logger,
           clientAddress: req.ip ?? "unknown",
           client: { address: req.ip ?? "unknown", userAgent: null },

@@ -46,6 +46,20 @@ export function byteSize(setting: string): number | undefined {
   return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
 }
 
+// JOBS=on|off (true/false and the like too).
+const onOff = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["on", "off", "true", "false", "1", "0", "yes", "no"].includes(v), "must be on or off")
+  .transform((v) => ["on", "true", "1", "yes"].includes(v));
+
+/** "5s,30s,2m": the delays before the 2nd, 3rd, ... attempt; undefined when not such a list. */
+export function parseDurationList(value: string): number[] | undefined {
+  const delays = value.split(",").map((item) => parseDuration(item));
+  return delays.length > 0 && delays.every((ms) => ms !== undefined && ms >= 0) ? (delays as number[]) : undefined;
+}
+
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
@@ -142,6 +156,21 @@ const envSchema = z.object({
     .optional(),
   // The GraphQL IDE served to a browser at GET /graphql; unset: graphiql outside production, none in it.
   EXPLORER: z.enum(["graphiql", "sandbox", "none"]).optional(),
+  // Background jobs (src/jobs): off on API instances when `npm run worker` runs them.
+  JOBS: onOff.default(true),
+  // Jobs one instance runs at once (webhook deliveries mostly).
+  JOBS_CONCURRENCY: positiveInt.default(10),
+  // How often an idle worker asks the queue for jobs (pg-boss's minimum is 500ms).
+  JOBS_POLL_INTERVAL: durationMs.refine((ms) => ms >= 500, "must be at least 500ms").prefault("1s"),
+  // Webhooks (src/webhooks, docs/api/WEBHOOKS.md).
+  WEBHOOK_TIMEOUT: durationMs.refine((ms) => ms >= 100, "must be at least 100ms").prefault("10s"),
+  WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(8),
+  WEBHOOK_DISABLE_AFTER: positiveInt.default(5),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .refine((v) => parseDurationList(v) !== undefined, "must be a comma-separated list of durations such as 5s,30s,2m")
+    .default("5s,30s,2m,10m,30m,1h,2h,4h"),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: booleanFlag.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -225,6 +254,20 @@ export interface Config {
     token: string | undefined;
     /** When set, /metrics is served here and not on the public port. */
     listener: { host: string; port: number } | undefined;
+  };
+  jobs: {
+    /** Whether this instance runs background jobs (JOBS); `npm run worker` always does. */
+    enabled: boolean;
+    concurrency: number;
+    pollIntervalMs: number;
+  };
+  webhooks: {
+    timeoutMs: number;
+    maxAttempts: number;
+    disableAfter: number;
+    /** Delay before attempt n+1 is retrySchedule[n-1] (the last entry once past the end), with jitter. */
+    retryScheduleMs: number[];
+    allowPrivateNetworks: boolean;
   };
 }
 
@@ -386,5 +429,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     trustProxy: env.TRUST_PROXY,
     metrics: { token: env.METRICS_TOKEN, listener: metricsListener },
+    jobs: { enabled: env.JOBS, concurrency: env.JOBS_CONCURRENCY, pollIntervalMs: env.JOBS_POLL_INTERVAL },
+    webhooks: {
+      timeoutMs: env.WEBHOOK_TIMEOUT,
+      maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      disableAfter: env.WEBHOOK_DISABLE_AFTER,
+      retryScheduleMs: parseDurationList(env.WEBHOOK_RETRY_SCHEDULE) as number[],
+      allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    },
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from "./logger.js";
 import { unauthenticated } from "./errors.js";
 import { createLoaders, type Loaders } from "./loaders/index.js";
 import type { AuthService, ClientInfo } from "./modules/auth/service.js";
+import type { WebhookSettings } from "./modules/webhook/service.js";
 import { createPolicyClient, type PolicyClient, type PolicyOptions } from "./policy/client.js";
 import type { Viewer } from "./policy/viewer.js";
 import type { RawPrismaClient } from "./db/database.js";
@@ -23,6 +24,7 @@ export interface GraphQLContext {
   refresh(): { db: PolicyClient; loaders: Loaders };
   auth: AuthService;
   realtime: Realtime;
+  webhooks: WebhookSettings;
   logger: Logger;
   clientAddress: string;
   /** The address and User-Agent of the caller, for the sessions it starts. */
@@ -38,6 +40,7 @@ export function createContextFactory(deps: {
   prisma: RawPrismaClient;
   auth: AuthService;
   realtime: Realtime;
+  webhooks: WebhookSettings;
   policyOptions: (logger: Logger) => PolicyOptions;
 }): ContextFactory {
   return ({ requestId, viewer, clientAddress, userAgent, logger }) => {
@@ -55,6 +58,7 @@ export function createContextFactory(deps: {
       },
       auth: deps.auth,
       realtime: deps.realtime,
+      webhooks: deps.webhooks,
       logger,
       clientAddress,
       client: { address: clientAddress, userAgent: userAgent ?? null },

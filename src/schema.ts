@@ -13,6 +13,7 @@ import { memberResolvers } from "./modules/member/resolvers.js";
 import { spaceResolvers } from "./modules/space/resolvers.js";
 import { todoResolvers } from "./modules/todo/resolvers.js";
 import { userResolvers } from "./modules/user/resolvers.js";
+import { webhookResolvers } from "./modules/webhook/resolvers.js";
 import { connectionResolvers } from "./pagination/connection.js";
 import { realtimeResolvers } from "./realtime/resolvers.js";
 
@@ -55,4 +56,5 @@ export const resolvers: Resolvers = mergeResolvers(
     TodoConnection: connectionResolvers,
   },
   realtimeResolvers,
+  webhookResolvers,
 );

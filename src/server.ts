@@ -46,6 +46,8 @@ import { createRealtime } from "./realtime/index.js";
 import { loadTypeDefs, resolvers } from "./schema.js";
 import { logRedisOutages } from "./recurringFailure.js";
 import { timerDelay } from "./timers.js";
+import { startJobs } from "./jobs/index.js";
+import type { WebhookOptions } from "./webhooks/index.js";
 
 export const GRAPHQL_PATH = "/graphql";
 
@@ -63,6 +65,7 @@ export interface StartOptions {
   logger?: Logger;
   /** Replaces the check that a token's session is still active (bench:sessions measures the server without one). */
   sessionCheck?: SessionCheck;
+  webhooks?: WebhookOptions;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -85,6 +88,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const secret = await resolveJwtSecret(config);
     const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret));
     resources.unshift(realtime);
+    // Background jobs (src/jobs): run here unless JOBS=off; stopped at the start of close(), beside the drain.
+    const jobs = await startJobs({
+      database,
+      realtime,
+      config,
+      logger,
+      observers: { jobs: metrics.jobs, webhooks: metrics.webhooks },
+      ...(options.webhooks ? { webhookOptions: options.webhooks } : {}),
+    });
+    metrics.watchQueueDepth(() => jobs.queue.depth());
+    const stopJobs = () => jobs.stop(Math.max(1000, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000));
+    resources.unshift({ close: stopJobs });
     const tokens = createTokenService(secret, config.jwt.ttlMs);
     const sessionCheck =
       options.sessionCheck ??
@@ -101,6 +116,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       prisma: database.prisma,
       auth,
       realtime,
+      webhooks: {
+        urlPolicy: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, isProduction: config.isProduction },
+        queue: jobs.webhooks,
+      },
       policyOptions: (requestLogger) => ({
         onDenied: (denial) => requestLogger.debug({ denial }, "policy denied"),
         explain: config.policyExplain,
@@ -228,8 +247,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           await new Promise((resolve) => setTimeout(resolve, timerDelay(config.shutdownDelayMs)));
         }
         // apollo.stop() stops accepting, waits for in-flight requests (drain
-        // plugin) and closes the WebSockets (drainServer above).
+        // plugin) and closes the WebSockets (drainServer above). Running jobs
+        // get the same time to finish, meanwhile (jobs.stop runs once).
+        const jobsStopped = stopJobs();
         await apollo.stop();
+        await jobsStopped;
         for (const resource of resources) await resource.close();
       })());
     return { url, port, metricsUrl: metricsListener?.url, database, logger, close };

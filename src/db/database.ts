@@ -23,18 +23,26 @@ import { usableTemplate } from "./pgliteTemplate.js";
 
 export type RawPrismaClient = PrismaClient;
 
+/** Plain SQL for the job queue (pg-boss's `db` option): its own statements, beside Prisma's. */
+export interface SqlExecutor {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
 export interface Database {
   kind: "pglite" | "postgres";
   prisma: RawPrismaClient;
   migrate(): Promise<MigrationResult>;
   /** Resolves when a trivial query succeeds; rejects otherwise. */
   ping(): Promise<void>;
+  /** The job queue's connection: PGlite's one instance, or a small pool of its own on PostgreSQL. */
+  jobSql(): SqlExecutor;
   close(): Promise<void>;
 }
 
 interface Driver {
   adapter: SqlMigrationAwareDriverAdapterFactory;
   migrate(): Promise<MigrationResult>;
+  jobSql(): SqlExecutor;
   close(): Promise<void>;
 }
 
@@ -46,6 +54,9 @@ async function isNewDatabase(dataDir: string | undefined): Promise<boolean> {
     () => true,
   );
 }
+// The queue's statements are short (fetch, complete, send); a few connections
+// keep them off the request pool, whose size DATABASE_POOL_MAX sets.
+const JOB_POOL_MAX = 4;
 
 async function openPGlite(dataDir: string | undefined): Promise<Driver> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
@@ -69,6 +80,17 @@ async function openPGlite(dataDir: string | undefined): Promise<Driver> {
         },
         query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
       }),
+    // PGlite is one connection, and each query or exec runs alone on it (a
+    // Prisma transaction holds it whole), so the queue shares it safely.
+    // pg-boss sends multi-statement scripts (BEGIN; ...; COMMIT) without
+    // parameters: those go through exec, which runs several statements.
+    jobSql: () => ({
+      executeSql: async (text, values) => {
+        if (values && values.length > 0) return { rows: (await pglite.query<Record<string, unknown>>(text, values)).rows };
+        const results = await pglite.exec(text);
+        return { rows: (results.at(-1)?.rows ?? []) as Record<string, unknown>[] };
+      },
+    }),
     close: async () => {
       try {
         await pglite.close();
@@ -127,6 +149,7 @@ function openPostgres(url: string, poolMax: number, connectTimeoutMs: number, qu
   // a listener the process would crash on a database restart.
   pool.on("error", () => undefined);
   dropConnectionsOnTimeout(pool);
+  let jobPool: pg.Pool | undefined;
   return {
     adapter: new PrismaPg(pool),
     migrate: async () => {
@@ -148,7 +171,23 @@ function openPostgres(url: string, poolMax: number, connectTimeoutMs: number, qu
         await client.end();
       }
     },
-    close: () => pool.end(),
+    jobSql: () => {
+      jobPool ??= new pg.Pool({
+        connectionString: url,
+        max: JOB_POOL_MAX,
+        connectionTimeoutMillis: connectTimeoutMs,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+        application_name: "jobs",
+      });
+      jobPool.on("error", () => undefined);
+      const jobs = jobPool;
+      return { executeSql: async (text, values) => ({ rows: (await jobs.query(text, values)).rows as Record<string, unknown>[] }) };
+    },
+    close: async () => {
+      await pool.end();
+      await jobPool?.end();
+    },
   };
 }
 
@@ -166,6 +205,7 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
     ping: async () => {
       await prisma.$queryRawUnsafe("SELECT 1");
     },
+    jobSql: () => driver.jobSql(),
     // Once, however often it is called (a failed start and a shutdown may both).
     close: () =>
       (closed ??= (async () => {

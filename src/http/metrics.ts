@@ -9,6 +9,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Router } from "express";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { JobObserver } from "../jobs/queue.js";
+import type { WebhookObserver } from "../webhooks/deliver.js";
 import type { OperationObserver } from "./operationPlugin.js";
 import type { WebSocketObserver } from "./websocket.js";
 
@@ -31,6 +33,10 @@ export interface Metrics {
   readonly webSockets: WebSocketObserver;
   /** Events this instance committed and handed to the pub/sub. */
   eventsPublished(count: number): void;
+  readonly jobs: JobObserver;
+  readonly webhooks: WebhookObserver;
+  /** Where jobs_queue_depth reads the waiting jobs per kind from, at each scrape. */
+  watchQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** The Prometheus text of this instance and of the process. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -97,6 +103,48 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  let readQueueDepth: (() => Promise<Record<string, number>>) | undefined;
+  new Gauge({
+    name: "jobs_queue_depth",
+    help: "Background jobs waiting to run (created or to be retried), by kind; the queue is shared by every instance.",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    async collect() {
+      if (!readQueueDepth) return;
+      this.reset();
+      // A scrape while the database is away shows no depth rather than failing.
+      const depths = await readQueueDepth().catch(() => ({}));
+      for (const [kind, depth] of Object.entries(depths)) this.set({ kind }, depth);
+    },
+  });
+  const jobDuration = new Histogram({
+    name: "jobs_duration_seconds",
+    help: "Time a background job ran on this instance, by kind and outcome (completed, or failed and handed back to the queue).",
+    labelNames: ["kind", "outcome"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const webhookAttempts = new Counter({
+    name: "webhook_delivery_attempts_total",
+    help: "Webhook delivery attempts made by this instance, by outcome (succeeded: a 2xx; failed: anything else).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const webhookDeliveries = new Counter({
+    name: "webhook_deliveries_total",
+    help: "Webhook deliveries that reached their end on this instance, by outcome (succeeded, failed after the last attempt or on a 410, dropped: not readable by the webhook's creator).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const webhookLag = new Histogram({
+    name: "webhook_delivery_lag_seconds",
+    help: "From an event's commit to the 2xx of its webhook delivery.",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200],
+    registers: [registry],
+  });
+  for (const outcome of ["succeeded", "failed"] as const) webhookAttempts.inc({ outcome }, 0);
+  for (const outcome of ["succeeded", "failed", "dropped"] as const) webhookDeliveries.inc({ outcome }, 0);
+
   // Every reason has a series from the start, so rate() sees the first refusal.
   for (const reason of ["instance", "pending_per_address", "per_user"] as const) wsRefused.inc({ reason }, 0);
 
@@ -134,6 +182,17 @@ export function createMetrics(): Metrics {
       },
     },
     eventsPublished: (count) => published.inc(count),
+    jobs: {
+      onJobFinished: (kind, outcome, seconds) => jobDuration.observe({ kind, outcome }, seconds),
+    },
+    webhooks: {
+      onAttempt: (outcome) => webhookAttempts.inc({ outcome }),
+      onDeliveryEnded: (outcome) => webhookDeliveries.inc({ outcome }),
+      onDelivered: (lagSeconds) => webhookLag.observe(lagSeconds),
+    },
+    watchQueueDepth(read) {
+      readQueueDepth = read;
+    },
     async render() {
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`;
     },

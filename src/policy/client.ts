@@ -69,6 +69,8 @@ export interface PolicyClient {
   readonly list: PolicyDelegate<"list">;
   readonly todo: PolicyDelegate<"todo">;
   readonly session: PolicyDelegate<"session">;
+  readonly webhook: PolicyDelegate<"webhook">;
+  readonly webhookDelivery: PolicyDelegate<"webhookDelivery">;
   /** Runs fn in one transaction; nested calls join the outer transaction. */
   $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T>;
   /**
@@ -414,6 +416,8 @@ function bind(
     list: delegate("list"),
     todo: delegate("todo"),
     session: delegate("session"),
+    webhook: delegate("webhook"),
+    webhookDelivery: delegate("webhookDelivery"),
     async $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T> {
       if (transaction) return fn(self);
       const pending: CommittedEvent[] = [];
@@ -454,9 +458,12 @@ function parentLabel(model: ModelName): string {
   switch (model) {
     case "spaceMember":
     case "list":
+    case "webhook":
       return "Space";
     case "todo":
       return "List";
+    case "webhookDelivery":
+      return "Webhook";
     default:
       return "Parent";
   }

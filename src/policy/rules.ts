@@ -23,7 +23,16 @@ export const allow: Decision = { allow: true };
 const deny = (code: "NOT_FOUND" | "FORBIDDEN", rule: string, message?: string): Decision =>
   message === undefined ? { allow: false, code, rule } : { allow: false, code, rule, message };
 
-export type ModelName = "user" | "space" | "spaceMember" | "list" | "todo" | "session" | "refreshToken";
+export type ModelName =
+  | "user"
+  | "space"
+  | "spaceMember"
+  | "list"
+  | "todo"
+  | "session"
+  | "refreshToken"
+  | "webhook"
+  | "webhookDelivery";
 
 interface FieldRule<Where> {
   /** The rows on which the field is visible to `viewer`. */
@@ -103,6 +112,8 @@ interface WhereInputs {
   todo: Prisma.TodoWhereInput;
   session: Prisma.SessionWhereInput;
   refreshToken: Prisma.RefreshTokenWhereInput;
+  webhook: Prisma.WebhookWhereInput;
+  webhookDelivery: Prisma.WebhookDeliveryWhereInput;
 }
 
 export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
@@ -221,6 +232,41 @@ export const rules: { [M in ModelName]: ModelRules<WhereInputs[M]> } = {
     create: async () => deny("FORBIDDEN", "refreshToken.create: only the auth module issues refresh tokens"),
     immutable: ["hash", "sessionId", "createdAt", "usedAt"],
   },
+
+  webhook: {
+    // Every operation: I am an admin of its space (ACCESS.md, Webhook).
+    read: (viewer) => ({ space: adminOf(viewer) }),
+    update: (viewer) => ({ space: adminOf(viewer) }),
+    delete: (viewer) => ({ space: adminOf(viewer) }),
+    // I am an admin of the space, and the webhook acts for me.
+    create: async (data, { viewer, canRead }) => {
+      const spaceId = data.spaceId as string;
+      if (!(await canRead("space", { id: spaceId }))) return deny("NOT_FOUND", "webhook.create: space not readable");
+      if (!(await canRead("space", { id: spaceId, ...adminOf(viewer) }))) {
+        return deny("FORBIDDEN", "webhook.create: not an admin of the space", "Only an admin of the space can manage its webhooks.");
+      }
+      if (data.createdById !== viewer.id) return deny("FORBIDDEN", "webhook.create: creator must be the caller");
+      return allow;
+    },
+    immutable: ["id", "spaceId", "createdById", "createdAt"],
+  },
+
+  webhookDelivery: {
+    // Readable with its webhook.
+    read: (viewer) => ({ webhook: { space: adminOf(viewer) } }),
+    // Attempts are recorded by the delivery job (src/webhooks), never through the API.
+    update: () => NOTHING,
+    // Dropped with their webhook (deleteWebhook), never one by one.
+    delete: () => NOTHING,
+    // redeliverWebhookDelivery: the webhook is readable (I am an admin of its space).
+    create: async (data, { canRead }) => {
+      if (!(await canRead("webhook", { id: data.webhookId as string }))) {
+        return deny("NOT_FOUND", "webhookDelivery.create: webhook not readable");
+      }
+      return allow;
+    },
+    immutable: ["id", "webhookId", "eventId", "redeliveryOf", "eventAt", "createdAt"],
+  },
 };
 
 const one = (model: ModelName) => ({ model, many: false });
@@ -240,11 +286,14 @@ export const relations: Record<ModelName, Record<string, { model: ModelName; man
     lists: many("list"),
     todos: many("todo"),
     sessions: many("session"),
+    webhooks: many("webhook"),
   },
-  space: { owner: one("user"), members: many("spaceMember"), lists: many("list") },
+  space: { owner: one("user"), members: many("spaceMember"), lists: many("list"), webhooks: many("webhook") },
   spaceMember: { space: one("space"), user: one("user") },
   list: { space: one("space"), owner: one("user"), todos: many("todo") },
   todo: { list: one("list"), owner: one("user") },
   session: { user: one("user"), refreshTokens: many("refreshToken") },
   refreshToken: { session: one("session") },
+  webhook: { space: one("space"), createdBy: one("user"), deliveries: many("webhookDelivery") },
+  webhookDelivery: { webhook: one("webhook") },
 };

@@ -1,5 +1,6 @@
 // Realtime wiring for one server instance: the bus, the log tailer, replay for
-// resumed subscriptions, and pruning of the log past its retention.
+// resumed subscriptions, and pruning of the log past its retention (run as a
+// periodic job, src/jobs/index.ts).
 import { setImmediate } from "node:timers/promises";
 import type { Config } from "../config.js";
 import type { RawPrismaClient } from "../db/database.js";
@@ -22,9 +23,6 @@ import {
 import { EventTailer, type EventFilter } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
-// A tiny retention (tests use seconds) must not turn pruning into a busy loop.
-const PRUNE_MIN_EVERY_MS = 1000;
 
 export interface Realtime {
   readonly tailer: EventTailer;
@@ -76,11 +74,6 @@ export async function createRealtime(
     const { count } = await prisma.event.deleteMany({ where: { NOT: afterPosition(positionOf(boundary)) } });
     return count;
   };
-  const pruneTimer = setInterval(() => {
-    prune().catch((error: unknown) => logger.warn({ err: error }, "event log pruning failed"));
-  }, Math.max(PRUNE_MIN_EVERY_MS, Math.min(PRUNE_EVERY_MS, config.eventRetentionMs)));
-  pruneTimer.unref();
-  await prune().catch((error: unknown) => logger.warn({ err: error }, "event log pruning failed"));
 
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>
@@ -138,7 +131,6 @@ export async function createRealtime(
     listExists: async (listId) => (await prisma.list.count({ where: { id: listId } })) > 0,
     prune,
     async close() {
-      clearInterval(pruneTimer);
       await tailer.stop();
       await bus.close();
     },

@@ -6,6 +6,7 @@ import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
 import type { Logger } from "../../src/logger.js";
 import { startServer, type RunningServer } from "../../src/server.js";
+import type { WebhookOptions } from "../../src/webhooks/index.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789";
@@ -31,6 +32,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** The server's logger (default: one at TEST_LOG_LEVEL, silent unless set). */
   logger?: Logger;
+  /** Webhook hooks, such as a DNS lookup of the test's own. */
+  webhooks?: WebhookOptions;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer & { testDatabase: TestDatabase }> {
@@ -48,7 +51,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   config.database = testDatabase.config;
-  const server = await startServer(config, options.logger ? { logger: options.logger } : {});
+  const server = await startServer(config, {
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.webhooks ? { webhooks: options.webhooks } : {}),
+  });
   const baseUrl = server.url.replace(/\/graphql$/, "");
   return {
     ...server,

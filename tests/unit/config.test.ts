@@ -39,6 +39,21 @@ describe("loadConfig", () => {
     expect(loadConfig({ SHUTDOWN_DELAY: "8s" }).shutdownDelayMs).toBe(8000);
   });
 
+  it("runs jobs in process by default, with the webhook delivery settings of WEBHOOKS.md", () => {
+    const config = loadConfig({});
+    expect(config.jobs).toEqual({ enabled: true, concurrency: 10, pollIntervalMs: 1000 });
+    expect(config.webhooks).toEqual({
+      timeoutMs: 10_000,
+      maxAttempts: 8,
+      disableAfter: 5,
+      retryScheduleMs: [5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000],
+      allowPrivateNetworks: false,
+    });
+    expect(loadConfig({ JOBS: "off" }).jobs.enabled).toBe(false);
+    expect(loadConfig({ JOBS: "ON" }).jobs.enabled).toBe(true);
+    expect(loadConfig({ WEBHOOK_RETRY_SCHEDULE: "500ms, 1s,2s" }).webhooks.retryScheduleMs).toEqual([500, 1000, 2000]);
+  });
+
   it("treats empty values as unset", () => {
     expect(loadConfig({ PORT: "", DATABASE_URL: "" }).database.kind).toBe("pglite");
   });
@@ -171,6 +186,14 @@ describe("loadConfig", () => {
     [{ METRICS_PORT: "metrics" }, /^Invalid METRICS_PORT: /],
     [{ METRICS_PORT: "9464", METRICS_PUBLIC: "true" }, /^Invalid METRICS_PUBLIC: /],
     [{ METRICS_PUBLIC: "sure" }, /^Invalid METRICS_PUBLIC: must be true or false/],
+    [{ JOBS: "sometimes" }, /^Invalid JOBS: must be on or off/],
+    [{ JOBS_POLL_INTERVAL: "100ms" }, /^Invalid JOBS_POLL_INTERVAL: must be at least 500ms/],
+    [{ JOBS_CONCURRENCY: "0" }, /^Invalid JOBS_CONCURRENCY: /],
+    [{ WEBHOOK_TIMEOUT: "10ms" }, /^Invalid WEBHOOK_TIMEOUT: must be at least 100ms/],
+    [{ WEBHOOK_MAX_ATTEMPTS: "0" }, /^Invalid WEBHOOK_MAX_ATTEMPTS: /],
+    [{ WEBHOOK_DISABLE_AFTER: "none" }, /^Invalid WEBHOOK_DISABLE_AFTER: /],
+    [{ WEBHOOK_RETRY_SCHEDULE: "5s,soon" }, /^Invalid WEBHOOK_RETRY_SCHEDULE: must be a comma-separated list of durations/],
+    [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: "perhaps" }, /^Invalid WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false/],
     [{ WS_MAX_CONNECTIONS: "0" }, /^Invalid WS_MAX_CONNECTIONS: /],
     [{ WS_MAX_CONNECTIONS_PER_USER: "-1" }, /^Invalid WS_MAX_CONNECTIONS_PER_USER: /],
     [{ WS_MAX_PENDING_PER_ADDRESS: "many" }, /^Invalid WS_MAX_PENDING_PER_ADDRESS: /],

@@ -31,6 +31,8 @@ const SESSIONS_URL = new URL("../../docs/api/sessions.graphql", import.meta.url)
 
 /** A document that extends contract.graphql, as one schema with it. */
 const extended = (extension: string) => buildSchema(`${readFileSync(CONTRACT_URL, "utf8")}\n${extension}`);
+// Extends contract.graphql (its `extend type` lines need the types they extend).
+const WEBHOOKS_URL = new URL("../../docs/api/webhooks.graphql", import.meta.url);
 
 /** Every way `served` fails to honour `contract`, one line each. */
 export function contractViolations(contract: GraphQLSchema, served: GraphQLSchema): string[] {
@@ -118,6 +120,12 @@ describe("the public API contract", () => {
 
   it("is honoured by the schema the server serves", () => {
     expect(contractViolations(contract, served)).toEqual([]);
+  });
+
+  it("webhooks.graphql is honoured by the schema the server serves too", () => {
+    const webhooks = buildSchema(`${readFileSync(CONTRACT_URL, "utf8")}\n${readFileSync(WEBHOOKS_URL, "utf8")}`);
+    expect(webhooks.getType("Webhook")).toBeDefined();
+    expect(contractViolations(webhooks, served)).toEqual([]);
   });
 
   it("is checked for real: dropped fields, weakened types and changed arguments are caught", () => {
