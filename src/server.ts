@@ -180,8 +180,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
         drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000) }),
         // EXPLORER=graphiql is served by explorerRoutes, before Apollo sees the request.
+        // Sandbox comes from Apollo's CDN; its telemetry stays off.
         config.explorer === "sandbox"
-          ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+          ? ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, includeCookies: false })
           : ApolloServerPluginLandingPageDisabled(),
         operationPlugin({ logger, queryStats: config.queryStats, observer: metrics.operations }),
         { async serverWillStart() { return { drainServer: () => ws.close() }; } },

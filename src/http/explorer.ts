@@ -45,6 +45,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Todo GraphQL explorer</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${EXPLORER_ASSETS_PATH}/explorer.css">
 <script type="module" src="${EXPLORER_ASSETS_PATH}/${ENTRY_SCRIPT}"></script>
 </head>

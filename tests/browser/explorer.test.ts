@@ -91,6 +91,8 @@ describeInBrowser("the explorer, with every other host unreachable", () => {
     // The schema came through introspection, for the docs and the explorer plugin.
     await page.click('button[aria-label="Show Documentation Explorer"]');
     await page.locator(".graphiql-doc-explorer").getByText("Query", { exact: true }).first().waitFor();
+    await page.click('button[aria-label="Show GraphiQL Explorer"]');
+    await page.locator(".graphiql-plugin").getByText("spaces", { exact: true }).first().waitFor();
 
     expect(elsewhere).toEqual([]);
     expect(problems).toEqual([]);

@@ -44,7 +44,9 @@ describe("development", () => {
   it("serves Apollo Sandbox instead with EXPLORER=sandbox", async () => {
     const response = await browserGet(developmentWithSandbox);
     expect(response.status).toBe(200);
-    expect(await response.text()).toContain("embeddable-sandbox");
+    const page = await response.text();
+    expect(page).toContain("embeddable-sandbox");
+    expect(page).toContain('"runTelemetry":false');
     expect((await fetch(`${developmentWithSandbox.baseUrl}/explorer/explorer.js`)).status).toBe(404);
   });
 
