@@ -5,7 +5,7 @@ export type { Logger };
 
 // Keys that must never reach a log line, at any depth pino checks. Nothing in
 // the server logs these on purpose; this is the net under that promise.
-const SECRET_KEYS = ["password", "passwordHash", "token", "authorization", "cookie", "variables", "connectionParams"];
+const SECRET_KEYS = ["password", "passwordHash", "token", "refreshToken", "authorization", "cookie", "variables", "connectionParams"];
 const REDACTED_PATHS = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((key) => `*.${key}`),
@@ -20,7 +20,7 @@ const REDACTED_PATHS = [
 const SECRET_IN_TEXT: [RegExp, string][] = [
   [/\beyJ[\w-]+\.[\w-]+\.[\w-]*/g, "[redacted]"],
   [/\b(Bearer)\s+[^\s"',}]+/gi, "$1 [redacted]"],
-  [/\b((?:password\w*|token|secret|authorization)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}]+)/gi, "$1[redacted]"],
+  [/\b((?:password\w*|(?:refresh)?token|secret|authorization)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}]+)/gi, "$1[redacted]"],
   [/(:\/\/[^:/@\s]+:)[^@/\s]+@/g, "$1[redacted]@"],
 ];
 

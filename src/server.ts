@@ -40,6 +40,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { createAuthRateLimiter } from "./modules/auth/rateLimits.js";
 import { createAuthService, type AuthService } from "./modules/auth/service.js";
 import { createSessionCheck, type SessionCheck } from "./modules/auth/sessionCheck.js";
+import { startSessionPruning } from "./modules/auth/sessionPruning.js";
 import { bearerToken, createTokenService, resolveJwtSecret } from "./modules/auth/tokens.js";
 import { createEventCursors } from "./realtime/eventCursor.js";
 import { createRealtime } from "./realtime/index.js";
@@ -104,7 +105,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const sessionCheck =
       options.sessionCheck ??
       createSessionCheck(database.prisma, { cacheTtlMs: config.sessions.cacheTtlMs, redisUrl: config.redisUrl }, logger);
-    resources.unshift(sessionCheck);
+    resources.unshift(sessionCheck, startSessionPruning(database.prisma, config.sessions.refreshTtlMs, logger));
     const auth = createAuthService({
       prisma: database.prisma,
       tokens,

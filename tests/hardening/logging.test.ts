@@ -374,15 +374,15 @@ describe("the logger's own redaction", () => {
     const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWNhbmFyeQ";
     const error = new Error(
       `Invalid call: { data: { email: "a@b.cd", passwordHash: "$argon2id$v=19$canary", password: "hunter2-canary" } } ` +
-        `Authorization: Bearer opaque-canary-token, token=${jwt}, url postgresql://app:db-pass-canary@db:5432/app`,
+        `Authorization: Bearer opaque-canary-token, token=${jwt}, refreshToken: "refresh-in-message-canary", url postgresql://app:db-pass-canary@db:5432/app`,
     );
     (error as Error & { meta?: unknown }).meta = { args: { password: "meta-canary" } };
     error.cause = new Error(`nested password: 'cause-canary'`);
     logs.logger.error({ err: error }, "unexpected error");
-    logs.logger.info({ password: "p1-canary", input: { password: "p2-canary", token: "t-canary" }, a: { b: { authorization: "h-canary" } } }, "keys");
+    logs.logger.info({ password: "p1-canary", input: { password: "p2-canary", token: "t-canary", refreshToken: "refresh-key-canary" }, a: { b: { authorization: "h-canary" } } }, "keys");
     logs.logger.info({ variables: { title: "v-canary" } }, "variables");
     const text = logs.text();
-    for (const secret of ["hunter2-canary", "$argon2id", "opaque-canary-token", jwt, "db-pass-canary", "meta-canary", "cause-canary", "p1-canary", "p2-canary", "t-canary", "h-canary", "v-canary"]) {
+    for (const secret of ["hunter2-canary", "$argon2id", "opaque-canary-token", jwt, "db-pass-canary", "meta-canary", "cause-canary", "p1-canary", "p2-canary", "t-canary", "refresh-key-canary", "refresh-in-message-canary", "h-canary", "v-canary"]) {
       expect(text).not.toContain(secret);
     }
     // What is left still says what went wrong.

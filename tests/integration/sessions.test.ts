@@ -7,6 +7,7 @@ import { SignJWT, decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, postGraphQL, startTestServer, TEST_JWT_SECRET, uniqueEmail, type TestServer } from "../helpers/server.js";
 import { connect, eventually, type Connection } from "../realtime/helpers.js";
+import { pruneSessions } from "../../src/modules/auth/sessionPruning.js";
 
 const PASSWORD = "correct-horse-1";
 // A low per-(account, address) limit, so changePassword's lock-out is reached in a few attempts.
@@ -378,5 +379,41 @@ describe("changePassword", () => {
     const row = await server.database.prisma.user.findUniqueOrThrow({ where: { id: me.user.id } });
     const { verifyPassword } = await import("../../src/modules/auth/passwords.js");
     expect(await verifyPassword(row.passwordHash, PASSWORD)).toBe(true);
+  });
+});
+
+describe("pruning", () => {
+  it("deletes sessions ended or expired, and refresh tokens used, longer ago than REFRESH_TOKEN_TTL; keeps the rest", async () => {
+    const keepMs = 30 * 86_400_000;
+    const now = new Date();
+    const longAgo = new Date(now.getTime() - keepMs - 60_000);
+    const lately = new Date(now.getTime() - keepMs + 60_000);
+    const prisma = server.database.prisma;
+    const user = await newUser();
+    const endedLongAgo = await logIn(user.email);
+    const endedLately = await logIn(user.email);
+    const expiredLongAgo = await logIn(user.email);
+    await prisma.session.update({ where: { id: sessionIdOf(endedLongAgo.token) }, data: { endedAt: longAgo, endReason: "ENDED" } });
+    await prisma.session.update({ where: { id: sessionIdOf(endedLately.token) }, data: { endedAt: lately, endReason: "ENDED" } });
+    await prisma.session.update({ where: { id: sessionIdOf(expiredLongAgo.token) }, data: { expiresAt: longAgo } });
+    // The active session: one refresh token used long ago, one lately, the current one unused.
+    const active = sessionIdOf(user.token);
+    const [first] = await prisma.refreshToken.findMany({ where: { sessionId: active } });
+    await prisma.refreshToken.update({ where: { hash: first!.hash }, data: { usedAt: longAgo } });
+    await prisma.refreshToken.createMany({
+      data: [
+        { hash: `used-lately-${active}`, sessionId: active, usedAt: lately },
+        { hash: `current-${active}`, sessionId: active },
+      ],
+    });
+
+    const pruned = await pruneSessions(prisma, keepMs, now);
+    expect(pruned.sessions).toBeGreaterThanOrEqual(2);
+    const left = await stored(user.user.id);
+    expect(left.map((row) => row.id).sort()).toEqual([active, sessionIdOf(endedLately.token)].sort());
+    const activeTokens = left.find((row) => row.id === active)!.refreshTokens.map((token) => token.hash).sort();
+    expect(activeTokens).toEqual([`current-${active}`, `used-lately-${active}`].sort());
+    expect(left.find((row) => row.id === sessionIdOf(endedLately.token))!.refreshTokens).toHaveLength(1);
+    expect(await accepted(user.token)).toBe(true);
   });
 });

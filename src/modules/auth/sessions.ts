@@ -67,6 +67,22 @@ export function createSessions(deps: {
     return { token, tokenExpiresAt: expiresAt, refreshToken, user };
   };
 
+  /**
+   * A new refresh token for an active session of `userId`, and REFRESH_TOKEN_TTL
+   * more for the session; UNAUTHENTICATED if it ended meanwhile (logOut on
+   * another device), which rolls the caller's transaction back.
+   */
+  const renew = async (tx: Prisma.TransactionClient, sessionId: string, userId: string, now: Date): Promise<string> => {
+    const next = newRefreshToken();
+    await tx.refreshToken.create({ data: { hash: next.hash, sessionId } });
+    const renewed = await tx.session.updateMany({
+      where: { id: sessionId, userId, ...activeWhere(now) },
+      data: { lastUsedAt: now, expiresAt: expiresFrom(now) },
+    });
+    if (renewed.count === 0) throw unauthenticated(SESSION_ENDED_MESSAGE);
+    return next.token;
+  };
+
   /** Ends sessions through the policy client (only the viewer's own), and tells every instance. */
   const end = async (db: PolicyClient, where: Prisma.SessionWhereInput, reason: SessionEndReason) => {
     const now = new Date();
@@ -120,15 +136,8 @@ export function createSessions(deps: {
           });
           return { kind: "reused", sessionId: session.id } as const;
         }
-        const next = newRefreshToken();
-        await tx.refreshToken.create({ data: { hash: next.hash, sessionId: session.id } });
-        const renewed = await tx.session.updateMany({
-          where: { id: session.id, ...activeWhere(now) },
-          data: { lastUsedAt: now, expiresAt: expiresFrom(now) },
-        });
-        // Ended meanwhile (logOut on another device): nothing to renew.
-        if (renewed.count === 0) throw unauthenticated(SESSION_ENDED_MESSAGE);
-        return { kind: "renewed", user: session.user, sessionId: session.id, refreshToken: next.token } as const;
+        const next = await renew(tx, session.id, session.userId, now);
+        return { kind: "renewed", user: session.user, sessionId: session.id, refreshToken: next } as const;
       });
       switch (outcome.kind) {
         case "unknown":
@@ -159,14 +168,8 @@ export function createSessions(deps: {
         data: { endedAt: now, endReason: "PASSWORD_CHANGED" },
       });
       await tx.refreshToken.updateMany({ where: { sessionId, usedAt: null }, data: { usedAt: now } });
-      const next = newRefreshToken();
-      await tx.refreshToken.create({ data: { hash: next.hash, sessionId } });
-      const renewed = await tx.session.updateMany({
-        where: { id: sessionId, userId: user.id, ...activeWhere(now) },
-        data: { lastUsedAt: now, expiresAt: expiresFrom(now) },
-      });
-      if (renewed.count === 0) throw unauthenticated(SESSION_ENDED_MESSAGE);
-      return { result: () => authResult(user, sessionId, next.token), ended: others.map((session) => session.id) };
+      const next = await renew(tx, sessionId, user.id, now);
+      return { result: () => authResult(user, sessionId, next), ended: others.map((session) => session.id) };
     },
 
     /** The viewer's active sessions, newest first. */
