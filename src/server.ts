@@ -27,6 +27,7 @@ import { createOperationLimits } from "./http/limits.js";
 import { clientAddress } from "./http/clientAddress.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { listenForMetrics } from "./http/metricsListener.js";
+import { noStorePlugins } from "./http/noStore.js";
 import { operationPlugin } from "./http/operationPlugin.js";
 import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
@@ -138,6 +139,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       plugins: [
         ...limits.apolloPlugins(),
         graphqlResponseStatusPlugin(),
+        ...noStorePlugins(),
         // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
         drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000) }),
         config.landingPage
