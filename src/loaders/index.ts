@@ -7,13 +7,16 @@
 //
 // Paginated children (Space.lists, List.todos) are batched per page shape: one
 // DataLoader per distinct (first, after, filter), keyed by parent id. Its
-// statement reads every matching child of the batch's parents after the
-// cursor, in page order, and keeps first+1 per parent in memory; so a query
-// costs the same number of statements however many parents it reaches, and
-// the rows read grow with the children of those parents (not just the page).
-// A batch of one parent (`list(id) { todos(first: 20) }`) puts the limit in the
-// statement instead. totalCount is a second loader per filter (one GROUP BY
-// for the batch), and runs only when the operation selects it.
+// statement reads the page of every parent of the batch at once, first+1 rows
+// per parent, in page order: the parents are read with their children as a
+// relation (Prisma's relationJoins: a LATERAL join with a LIMIT per parent),
+// and the policy client ANDs the child model's read filter into that relation
+// as into any other. So a query costs the same number of statements however
+// many parents it reaches, and the rows read grow with first × parents, never
+// with all the children of those parents. A batch of one parent
+// (`list(id) { todos(first: 20) }`) reads the children alone, with the limit.
+// totalCount is a second loader per filter (one GROUP BY for the batch), and
+// runs only when the operation selects it.
 import DataLoader from "dataloader";
 import type { List, Space, SpaceMember, Todo } from "../generated/prisma/client.js";
 import { afterCursorFilter, pageOrder, toPage, type OrderedRow, type Page, type PageArgs } from "../pagination/connection.js";
@@ -68,20 +71,17 @@ const childCounts = <Filter>(count: (parentIds: string[], filter: Filter) => Pro
 
 /** A page of children per parent, batched per page shape (see the top of this file). */
 function childPages<Row extends OrderedRow, Filter>(options: {
-  rows(parentIds: string[], filter: Filter, after: PageArgs["after"], take: number | undefined): Promise<Row[]>;
-  parentOf(row: Row): string;
+  /** At most `take` rows of each parent after the cursor, in page order, by parent id; one statement. */
+  rows(parentIds: string[], filter: Filter, after: PageArgs["after"], take: number): Promise<Map<string, Row[]>>;
   totalCount(filter: Filter): DataLoader<string, number>;
 }) {
   // One loader per page shape: a cursor's Date is keyed by its exact ISO time.
   const loaderFor = memoized(
     (page: PageArgs, filter: Filter) =>
       new DataLoader<string, Page<Row>>(async (parentIds) => {
-        const take = parentIds.length === 1 ? page.first + 1 : undefined;
-        const byParent = groupBy(await options.rows([...parentIds], filter, page.after, take), options.parentOf);
+        const byParent = await options.rows([...parentIds], filter, page.after, page.first + 1);
         const counts = options.totalCount(filter);
-        return parentIds.map((id) =>
-          toPage((byParent.get(id) ?? []).slice(0, page.first + 1), page, () => counts.load(id)),
-        );
+        return parentIds.map((id) => toPage(byParent.get(id) ?? [], page, () => counts.load(id)));
       }),
   );
   return (parentId: string, page: PageArgs, filter: Filter): Promise<Page<Row>> => loaderFor(page, filter).load(parentId);
@@ -108,19 +108,35 @@ export function createLoaders(db: PolicyClient) {
   );
 
   const listPages = childPages<List, null>({
-    rows: (spaceIds, _filter, after, take) =>
-      db.list.findMany({ where: { spaceId: inIds(spaceIds), ...afterCursorFilter(after) }, orderBy: pageOrder, take }),
-    parentOf: (list) => list.spaceId,
+    rows: async (spaceIds, _filter, after, take) => {
+      const where = { ...afterCursorFilter(after) };
+      if (spaceIds.length === 1) {
+        const [spaceId] = spaceIds as [string];
+        return new Map([[spaceId, await db.list.findMany({ where: { spaceId, ...where }, orderBy: pageOrder, take })]]);
+      }
+      const spaces = await db.space.findMany({
+        relationLoadStrategy: "join",
+        where: { id: inIds(spaceIds) },
+        select: { id: true, lists: { where, orderBy: pageOrder, take } },
+      });
+      return new Map(spaces.map((space) => [space.id, space.lists]));
+    },
     totalCount: listCounts,
   });
   const todoPages = childPages<Todo, boolean | null>({
-    rows: (listIds, completed, after, take) =>
-      db.todo.findMany({
-        where: { listId: inIds(listIds), ...completedFilter(completed), ...afterCursorFilter(after) },
-        orderBy: pageOrder,
-        take,
-      }),
-    parentOf: (todo) => todo.listId,
+    rows: async (listIds, completed, after, take) => {
+      const where = { ...completedFilter(completed), ...afterCursorFilter(after) };
+      if (listIds.length === 1) {
+        const [listId] = listIds as [string];
+        return new Map([[listId, await db.todo.findMany({ where: { listId, ...where }, orderBy: pageOrder, take })]]);
+      }
+      const lists = await db.list.findMany({
+        relationLoadStrategy: "join",
+        where: { id: inIds(listIds) },
+        select: { id: true, todos: { where, orderBy: pageOrder, take } },
+      });
+      return new Map(lists.map((list) => [list.id, list.todos]));
+    },
     totalCount: todoCounts,
   });
 
