@@ -28,6 +28,7 @@ import { clientAddress } from "./http/clientAddress.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { listenForMetrics } from "./http/metricsListener.js";
 import { noStorePlugins } from "./http/noStore.js";
+import { createOperationQueue } from "./http/operationQueue.js";
 import { operationPlugin } from "./http/operationPlugin.js";
 import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
@@ -158,6 +159,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     if (!config.metrics.listener) app.use(metricsRoute(metrics, config.metrics.token));
     app.use(
       GRAPHQL_PATH,
+      // Under overload requests wait here, before anything is parsed or allocated for them.
+      createOperationQueue(config.operationQueue).middleware,
       express.json({ limit: config.limits.bodySizeBytes }),
       // With batching off, Apollo refuses any array (see limits.ts).
       ...(config.limits.allowBatchedRequests ? [batchSizeLimit(config.limits.maxBatchSize)] : []),

@@ -20,6 +20,7 @@ describe("loadConfig", () => {
     expect(config.landingPage).toBe(true);
     expect(config.limits.maxDepth).toBe(12);
     expect(config.limits.maxAliases).toBe(30);
+    expect(config.operationQueue).toEqual({ maxConcurrent: 8, maxQueued: 1000 });
   });
 
   it("selects PostgreSQL for a postgres:// or postgresql:// DATABASE_URL", () => {
@@ -134,6 +135,8 @@ describe("loadConfig", () => {
     [{ WS_MAX_CONNECTIONS: "0" }, /^Invalid WS_MAX_CONNECTIONS: /],
     [{ WS_MAX_CONNECTIONS_PER_USER: "-1" }, /^Invalid WS_MAX_CONNECTIONS_PER_USER: /],
     [{ WS_MAX_PENDING_PER_ADDRESS: "many" }, /^Invalid WS_MAX_PENDING_PER_ADDRESS: /],
+    [{ GRAPHQL_MAX_CONCURRENT_OPERATIONS: "0" }, /^Invalid GRAPHQL_MAX_CONCURRENT_OPERATIONS: /],
+    [{ GRAPHQL_MAX_QUEUED_OPERATIONS: "-1" }, /^Invalid GRAPHQL_MAX_QUEUED_OPERATIONS: /],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
