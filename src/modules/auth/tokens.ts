@@ -1,7 +1,7 @@
 // Bearer tokens: HS256 JWTs carrying the user id. The secret comes from
 // JWT_SECRET; outside production, when it is unset, one is generated on first
 // start and kept in DATA_DIR so tokens survive restarts.
-import { randomBytes } from "node:crypto";
+import { randomBytes, webcrypto } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { errors, jwtVerify, SignJWT } from "jose";
@@ -32,18 +32,22 @@ export async function resolveJwtSecret(config: Pick<Config, "jwt" | "dataDir">):
 }
 
 export function createTokenService(secret: Uint8Array, ttlMs: number): TokenService {
+  // Imported once: given the raw bytes, jose imports the key again for every token it signs or checks.
+  let key: Promise<webcrypto.CryptoKey> | undefined;
+  const hmacKey = () =>
+    (key ??= webcrypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]));
   return {
-    issue: (userId) =>
+    issue: async (userId) =>
       new SignJWT({})
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(userId)
         .setIssuer(ISSUER)
         .setIssuedAt()
         .setExpirationTime(new Date(Date.now() + ttlMs))
-        .sign(secret),
+        .sign(await hmacKey()),
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ["HS256"] });
+        const { payload } = await jwtVerify(token, await hmacKey(), { issuer: ISSUER, algorithms: ["HS256"] });
         if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw new Error("incomplete token");
         return { viewer: { id: payload.sub }, expiresAt: new Date(payload.exp * 1000) };
       } catch (error) {
