@@ -27,34 +27,16 @@
 // Loopback only; every loop is bounded.
 import { boundedInt, createBenchDatabase } from "./support.js";
 import { randomBytes } from "node:crypto";
-import http from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { ApolloServer } from "@apollo/server";
-import { expressMiddleware } from "@as-integrations/express5";
-import { makeExecutableSchema } from "@graphql-tools/schema";
-import express from "express";
-import { loadConfig, type Config } from "../src/config.js";
-import type { GraphQLContext } from "../src/context.js";
+import { loadConfig } from "../src/config.js";
 import type { RawPrismaClient } from "../src/db/database.js";
 import { withQueryStats } from "../src/db/queryStats.js";
-import { formatError } from "../src/http/formatError.js";
-import { graphqlResponseStatusPlugin } from "../src/http/httpConformance.js";
-import { createOperationLimits } from "../src/http/limits.js";
-import { operationPlugin } from "../src/http/operationPlugin.js";
-import { requestIdMiddleware } from "../src/http/requestId.js";
-import { createLoaders } from "../src/loaders/index.js";
-import { createLogger } from "../src/logger.js";
-import { bearerToken, createTokenService } from "../src/modules/auth/tokens.js";
 import { pageOrder } from "../src/pagination/connection.js";
-import type { PolicyClient, PolicyDelegate } from "../src/policy/client.js";
-import type { ModelName } from "../src/policy/rules.js";
-import type { Viewer } from "../src/policy/viewer.js";
-import { loadTypeDefs, resolvers } from "../src/schema.js";
 import { startServer } from "../src/server.js";
+import { startBaselineServer } from "./baseline.js";
 
 const ITERATIONS = boundedInt(process.env.BENCH_ITERATIONS, 100, 1, 5000, "BENCH_ITERATIONS");
 const WARMUP = boundedInt(process.env.BENCH_WARMUP, 10, 0, 1000, "BENCH_WARMUP");
@@ -155,114 +137,6 @@ async function seed(prisma: RawPrismaClient, viewerId: string) {
   }
   await prisma.$executeRawUnsafe("ANALYZE");
   return { users: users.length + 1, spaces: spaces.length, members: members.length, lists: lists.length, todos: todos.length };
-}
-
-// ------------------------------------------------------------------ baseline
-
-/**
- * The raw client in the shape of the policy client, with only the scoping a
- * hand-written server needs for the same answer. Reads only: the benchmark
- * never writes through it.
- */
-function handWrittenClient(raw: RawPrismaClient, viewer: Viewer): PolicyClient {
-  type Args = { where?: unknown } & Record<string, unknown>;
-  const scoped = <M extends ModelName>(model: M, scope: Record<string, unknown> | undefined): PolicyDelegate<M> => {
-    // Prisma's delegates are generic per call; here every call is a plain
-    // object in, a promise out.
-    const delegate = raw[model] as unknown as Record<string, (args: Args) => Promise<unknown>>;
-    // The caller's own where stays at the top level (findUnique needs it there).
-    const narrow = (args: Args = {}): Args => (scope ? { ...args, where: { ...(args.where as object), AND: [scope] } } : args);
-    const read = (operation: string) => (args?: Args) => delegate[operation]!(narrow(args));
-    const refuse = () => Promise.reject(new Error("the baseline client is read-only"));
-    return {
-      findUnique: read("findUnique"),
-      findFirst: read("findFirst"),
-      findMany: read("findMany"),
-      count: read("count"),
-      groupBy: read("groupBy"),
-      create: refuse,
-      update: refuse,
-      delete: refuse,
-    } as unknown as PolicyDelegate<M>;
-  };
-  const client: PolicyClient = {
-    viewer,
-    user: scoped("user", undefined),
-    space: scoped("space", { members: { some: { userId: viewer.id } } }),
-    spaceMember: scoped("spaceMember", undefined),
-    list: scoped("list", { OR: [{ private: false }, { ownerId: viewer.id }] }),
-    todo: scoped("todo", undefined),
-    session: scoped("session", { userId: viewer.id }),
-    webhook: scoped("webhook", undefined),
-    webhookDelivery: scoped("webhookDelivery", undefined),
-    $transaction: (fn) => fn(client),
-    $appendEvent: () => Promise.reject(new Error("the baseline client is read-only")),
-    $authorizeCreate: () => Promise.reject(new Error("the baseline client is read-only")),
-  };
-  return client;
-}
-
-/** The same HTTP and GraphQL stack as src/server.ts, with the hand-written client as `db`. */
-async function startBaselineServer(config: Config, raw: RawPrismaClient, jwtSecret: string) {
-  const logger = createLogger(config);
-  const tokens = createTokenService(new TextEncoder().encode(jwtSecret), config.jwt.ttlMs);
-  const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-  const limits = createOperationLimits(config.limits, { introspection: config.introspection });
-  const apollo = new ApolloServer<GraphQLContext>({
-    schema,
-    introspection: false,
-    includeStacktraceInErrorResponses: false,
-    formatError,
-    parseOptions: limits.parseOptions,
-    validationRules: limits.validationRules,
-    plugins: [
-      ...limits.apolloPlugins(),
-      graphqlResponseStatusPlugin(),
-      operationPlugin({ logger, queryStats: true }),
-    ],
-  });
-  await apollo.start();
-  const app = express();
-  app.use(requestIdMiddleware);
-  app.use(
-    "/graphql",
-    express.json({ limit: config.limits.bodySizeBytes }),
-    (_req, _res, next) => withQueryStats({ sqlStatements: 0 }, () => next()),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<GraphQLContext> => {
-        const token = bearerToken(req.headers.authorization);
-        if (!token) throw new Error("the baseline needs a bearer token");
-        const { viewer } = await tokens.verify(token);
-        const db = handWrittenClient(raw, viewer);
-        const context: GraphQLContext = {
-          requestId: String(res.locals.requestId),
-          viewer,
-          db,
-          loaders: createLoaders(db),
-          refresh: () => ({ db: context.db, loaders: context.loaders }),
-          // Queries never reach auth or realtime; the benchmark sends none of
-          // the operations that would.
-          auth: undefined as unknown as GraphQLContext["auth"],
-          realtime: undefined as unknown as GraphQLContext["realtime"],
-          webhooks: undefined as unknown as GraphQLContext["webhooks"],
-          logger,
-          clientAddress: req.ip ?? "unknown",
-          client: { address: req.ip ?? "unknown", userAgent: null },
-        };
-        return context;
-      },
-    }),
-  );
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/graphql`,
-    close: async () => {
-      await apollo.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 // ----------------------------------------------------------------------- raw

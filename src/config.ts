@@ -124,6 +124,9 @@ const envSchema = z.object({
   ALLOW_BATCHED_REQUESTS: booleanFlag.default(false),
   // With batching on: operations in one request (each is also limited on its own).
   LIMIT_MAX_BATCH_SIZE: positiveInt.default(10),
+  // HTTP requests to /graphql executing at once, and waiting beyond those (src/http/operationQueue.ts).
+  GRAPHQL_MAX_CONCURRENT_OPERATIONS: positiveInt.default(8),
+  GRAPHQL_MAX_QUEUED_OPERATIONS: nonNegativeInt.default(1000),
   // Rate limits on credentials (src/modules/auth/rateLimits.ts). Failed
   // log-ins per (account, address) pair and per address share one window; per
   // account across all addresses (looser, see loadConfig) has its own.
@@ -236,6 +239,8 @@ export interface Config {
     /** Operations in one batched HTTP request, when batching is on. */
     maxBatchSize: number;
   };
+  /** HTTP requests to /graphql executing at once; more wait in a queue of at most maxQueued (src/http/operationQueue.ts). */
+  operationQueue: { maxConcurrent: number; maxQueued: number };
   rateLimits: {
     /** Failed log-ins per (account, client address) pair per loginWindowMs. */
     loginPerAccountAddress: number;
@@ -418,6 +423,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       allowBatchedRequests: env.ALLOW_BATCHED_REQUESTS,
       maxBatchSize: env.LIMIT_MAX_BATCH_SIZE,
     },
+    operationQueue: { maxConcurrent: env.GRAPHQL_MAX_CONCURRENT_OPERATIONS, maxQueued: env.GRAPHQL_MAX_QUEUED_OPERATIONS },
     rateLimits: {
       loginPerAccountAddress: env.RATE_LIMIT_LOGIN_PER_ACCOUNT_ADDRESS,
       loginPerAddress: env.RATE_LIMIT_LOGIN_PER_ADDRESS,

@@ -30,6 +30,8 @@ import { explorerRoutes } from "./http/explorer.js";
 import { createMetrics, metricsRoute } from "./http/metrics.js";
 import { originPolicy } from "./http/origins.js";
 import { listenForMetrics } from "./http/metricsListener.js";
+import { noStorePlugins } from "./http/noStore.js";
+import { createOperationQueue } from "./http/operationQueue.js";
 import { operationPlugin } from "./http/operationPlugin.js";
 import { notFoundHandler, requestErrorHandler } from "./http/requestErrors.js";
 import { requestIdMiddleware } from "./http/requestId.js";
@@ -178,6 +180,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       plugins: [
         ...limits.apolloPlugins(),
         graphqlResponseStatusPlugin(),
+        ...noStorePlugins(),
         // Whatever is still open a second before SHUTDOWN_TIMEOUT is cut, so the close completes.
         drainHttpServer(httpServer, { deadlineMs: Math.max(500, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000) }),
         // EXPLORER=graphiql is served by explorerRoutes, before Apollo sees the request.
@@ -201,6 +204,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       GRAPHQL_PATH,
       // Before anything reads the body: a preflight is answered here.
       corsMiddleware(originPolicy(config.cors.origins)),
+      // Under overload requests wait here, before anything is parsed or allocated for them.
+      createOperationQueue(config.operationQueue).middleware,
       express.json({ limit: config.limits.bodySizeBytes }),
       // With batching off, Apollo refuses any array (see limits.ts).
       ...(config.limits.allowBatchedRequests ? [batchSizeLimit(config.limits.maxBatchSize)] : []),

@@ -4,7 +4,7 @@
 import type DataLoader from "dataloader";
 import { requireViewer, type GraphQLContext } from "../context.js";
 import { orNotFound } from "../errors.js";
-import type { Loaders } from "../loaders/index.js";
+import type { Loaders, RowLoader } from "../loaders/index.js";
 import type { PolicyClient } from "../policy/client.js";
 import type { Viewer } from "../policy/viewer.js";
 import { looksLikeId } from "./validation.js";
@@ -22,12 +22,18 @@ export const rowById = <Row>(loader: (loaders: Loaders) => DataLoader<string, Ro
 /**
  * A to-one field whose row is readable whenever its parent is; if it is not
  * (ACCESS.md: e.g. the owner of a readable list shares no space with me), the
- * field fails with NOT_FOUND.
+ * field fails with NOT_FOUND. A row its loader already holds (loaded with a
+ * page, see loaders/index.ts) is returned as it is: no promise per field.
  */
 export const related =
-  <Parent, Row>(what: string, load: (parent: Parent, loaders: Loaders) => Promise<Row | null>) =>
-  async (parent: Parent, _args: unknown, { loaders }: GraphQLContext): Promise<Row> =>
-    orNotFound(await load(parent, loaders), what);
+  <Parent, Row>(what: string, loaderOf: (loaders: Loaders) => RowLoader<Row>, idOf: (parent: Parent) => string) =>
+  (parent: Parent, _args: unknown, { loaders }: GraphQLContext): Row | Promise<Row> => {
+    const loader = loaderOf(loaders);
+    const id = idOf(parent);
+    const loaded = loader.peek(id);
+    if (loaded !== undefined) return orNotFound(loaded, what);
+    return loader.load(id).then((row) => orNotFound(row, what));
+  };
 
 /** The service behind createX(input), updateX(id, input) and deleteX(id). */
 export interface EntityService<CreateInput, UpdateInput, Row> {

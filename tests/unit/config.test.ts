@@ -21,6 +21,7 @@ describe("loadConfig", () => {
     expect(config.cors.origins).toEqual(["http://localhost:*", "http://127.0.0.1:*"]);
     expect(config.limits.maxDepth).toBe(12);
     expect(config.limits.maxAliases).toBe(30);
+    expect(config.operationQueue).toEqual({ maxConcurrent: 8, maxQueued: 1000 });
   });
 
   it("selects PostgreSQL for a postgres:// or postgresql:// DATABASE_URL", () => {
@@ -208,6 +209,8 @@ describe("loadConfig", () => {
     [{ CORS_ORIGINS: "http://localhost:70000" }, /^Invalid CORS_ORIGINS: "http:\/\/localhost:70000" has no valid port/],
     [{ CORS_ORIGINS: ", ," }, /^Invalid CORS_ORIGINS: must list at least one origin/],
     [{ CORS_ORIGINS: "https://a.example.com,none" }, /^Invalid CORS_ORIGINS: "none" is not an origin/],
+    [{ GRAPHQL_MAX_CONCURRENT_OPERATIONS: "0" }, /^Invalid GRAPHQL_MAX_CONCURRENT_OPERATIONS: /],
+    [{ GRAPHQL_MAX_QUEUED_OPERATIONS: "-1" }, /^Invalid GRAPHQL_MAX_QUEUED_OPERATIONS: /],
   ])("rejects %j with a one-line message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -1,5 +1,6 @@
 import type { Resolvers } from "../../generated/graphql.js";
 import { parsePageArgs } from "../../pagination/connection.js";
+import { selectedNodeFields } from "../../pagination/lookahead.js";
 import { entityMutations, related, rowById } from "../resolve.js";
 import { createList, deleteList, updateList } from "./service.js";
 
@@ -9,9 +10,9 @@ export const listResolvers: Resolvers = {
   Query: { list: rowById((loaders) => loaders.list) },
   Mutation: { createList: mutations.create, updateList: mutations.update, deleteList: mutations.delete },
   List: {
-    owner: related("User", (list, loaders) => loaders.user.load(list.ownerId)),
-    space: related("Space", (list, loaders) => loaders.space.load(list.spaceId)),
-    todos: (list, { first, after, completed }, context) =>
-      context.loaders.todosOfList(list.id, parsePageArgs(first, after, 50), completed ?? undefined),
+    owner: related("User", (loaders) => loaders.user, (list) => list.ownerId),
+    space: related("Space", (loaders) => loaders.space, (list) => list.spaceId),
+    todos: (list, { first, after, completed }, context, info) =>
+      context.loaders.todosOfList(list.id, parsePageArgs(first, after, 50), completed ?? undefined, selectedNodeFields(info)),
   },
 };

@@ -11,7 +11,7 @@ export const memberResolvers: Resolvers = {
     removeSpaceMember: signedIn(({ id }, { db }) => removeSpaceMember(db, id)),
   },
   SpaceMember: {
-    user: related("User", (member, loaders) => loaders.user.load(member.userId)),
-    space: related("Space", (member, loaders) => loaders.space.load(member.spaceId)),
+    user: related("User", (loaders) => loaders.user, (member) => member.userId),
+    space: related("Space", (loaders) => loaders.space, (member) => member.spaceId),
   },
 };

@@ -1,6 +1,7 @@
 import { notFound } from "../../errors.js";
 import type { Resolvers } from "../../generated/graphql.js";
 import { parsePageArgs } from "../../pagination/connection.js";
+import { selectedNodeFields } from "../../pagination/lookahead.js";
 import { entityMutations, signedIn } from "../resolve.js";
 import { looksLikeId } from "../validation.js";
 import { createSpace, deleteSpace, listSpaces, spaceLookup, updateSpace } from "./service.js";
@@ -26,7 +27,7 @@ export const spaceResolvers: Resolvers = {
       return membership.role;
     },
     members: (space, _args, context) => context.loaders.membersOfSpace.load(space.id),
-    lists: (space, { first, after }, context) =>
-      context.loaders.listsOfSpace(space.id, parsePageArgs(first, after, 20)),
+    lists: (space, { first, after }, context, info) =>
+      context.loaders.listsOfSpace(space.id, parsePageArgs(first, after, 20), selectedNodeFields(info)),
   },
 };

@@ -9,7 +9,7 @@ export const todoResolvers: Resolvers = {
   Mutation: { createTodo: mutations.create, updateTodo: mutations.update, deleteTodo: mutations.delete },
   Todo: {
     completed: (todo) => todo.completedAt !== null,
-    owner: related("User", (todo, loaders) => loaders.user.load(todo.ownerId)),
-    list: related("List", (todo, loaders) => loaders.list.load(todo.listId)),
+    owner: related("User", (loaders) => loaders.user, (todo) => todo.ownerId),
+    list: related("List", (loaders) => loaders.list, (todo) => todo.listId),
   },
 };

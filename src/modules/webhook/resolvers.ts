@@ -27,7 +27,7 @@ export const webhookResolvers: Resolvers = {
     webhooks: (space, _args, { db }) => db.webhook.findMany({ where: { spaceId: space.id }, orderBy: pageOrder }),
   },
   Webhook: {
-    space: related("Space", (webhook, loaders) => loaders.space.load(webhook.spaceId)),
+    space: related("Space", (loaders) => loaders.space, (webhook: { spaceId: string }) => webhook.spaceId),
     createdBy: (webhook, _args, { loaders }) => loaders.user.load(webhook.createdById),
     deliveries: (webhook, { first, after, status }, { db }) => listDeliveries(db, webhook.id, parsePageArgs(first, after, 20), status),
   },
