@@ -151,19 +151,23 @@ export function createJobQueue(options: {
         const batchSize = Math.ceil(definition.concurrency / workers);
         const ids: string[] = [];
         for (let i = 0; i < workers; i++) {
-          ids.push(
-            await boss.work<object>(
-              definition.name,
-              { batchSize, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
-              async (jobs) => {
-                // One failure fails only its own job: the others are completed.
-                const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
-                const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
-                if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
-                if (failed.length > 0) await boss.fail(definition.name, failed);
-              },
-            ),
+          let workerId: string | undefined;
+          workerId = await boss.work<object>(
+            definition.name,
+            { batchSize, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
+            async (jobs) => {
+              // pg-boss waits out the rest of the poll interval after a batch;
+              // a worker that found jobs asks again at once instead (it waits
+              // only once the queue has nothing for it).
+              if (workerId) boss.notifyWorker(workerId);
+              // One failure fails only its own job: the others are completed.
+              const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
+              const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
+              if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
+              if (failed.length > 0) await boss.fail(definition.name, failed);
+            },
           );
+          ids.push(workerId);
         }
         workerIds.set(definition.name, ids);
       }
