@@ -226,7 +226,10 @@ async function recordAttempt(
   const now = new Date();
   const nextAttemptAt = ends ? null : new Date(now.getTime() + retryDelayMs(settings.retryScheduleMs, job.attempt));
 
-  const recorded = await prisma.$transaction(async (tx) => {
+  // The common case, a success of a webhook with no failures to forgive or
+  // a retry to come, is one statement; the others touch the webhook too.
+  const touchesWebhook = (succeeded && attempt.failuresInARow > 0) || (ends && !succeeded);
+  const record = async (tx: Pick<RawPrismaClient, "$executeRaw">) => {
     // Only while the lease is ours: an attempt whose lease ran out was taken over.
     const count = await tx.$executeRaw`
       UPDATE "WebhookDelivery"
@@ -247,7 +250,8 @@ async function recordAttempt(
          WHERE id = ${attempt.webhookId}`;
     }
     return true;
-  });
+  };
+  const recorded = touchesWebhook ? await prisma.$transaction((tx) => record(tx)) : await record(prisma);
 
   deps.logger.info(
     {

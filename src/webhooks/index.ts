@@ -83,18 +83,15 @@ export function defineWebhookJobs(deps: {
 
   const queueDeliveries = webhookQueue(queue).queueDeliveries;
   const dispatcher = new Dispatcher(prisma, queueDeliveries, logger, config.eventPollIntervalMs);
-  let follow: ReturnType<Realtime["tailer"]["subscribe"]> | undefined;
+  let unfollow: (() => void) | undefined;
   return {
     start() {
       dispatcher.start();
-      // The tailer passes each event once it is final (below the horizon): the moment to dispatch.
-      follow = realtime.tailer.subscribe({});
-      void (async () => {
-        for await (const _event of follow.events) dispatcher.wake();
-      })();
+      // The tailer moves on when more of the log is final (below the horizon): the moment to dispatch.
+      unfollow = realtime.tailer.onAdvance(() => dispatcher.wake());
     },
     async stop() {
-      follow?.close();
+      unfollow?.();
       await dispatcher.stop();
     },
   };
