@@ -23,9 +23,9 @@ import { belowHorizon, laterOf, readHorizon, type LogPosition } from "../realtim
 import { timerDelay } from "../timers.js";
 
 const BATCH = 500;
-// Wake-ups that come while a round runs are served by one more round this
-// much later: at a hundred events a second, rounds of a few events each
-// instead of one round (seven statements) per event.
+// Rounds start at least this far apart: at a hundred events a second, rounds
+// of a few events each instead of one round (seven statements) per event,
+// for at most this much more lag.
 const ROUND_GAP_MS = 50;
 /** The first look again at rows held above the horizon; doubles up to the poll interval. */
 const HELD_RETRY_MIN_MS = 5;
@@ -124,6 +124,7 @@ export class Dispatcher {
   private soon: NodeJS.Timeout | undefined;
   private heldTimer: NodeJS.Timeout | undefined;
   private heldRetryMs = HELD_RETRY_MIN_MS;
+  private lastStart = -Infinity;
   private readonly failures: RecurringFailure;
 
   constructor(
@@ -143,10 +144,22 @@ export class Dispatcher {
 
   wake(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.running || this.soon) {
       this.again = true;
       return;
     }
+    // Rounds start ROUND_GAP_MS apart at most: wake-ups in between wait for
+    // the next one, which takes all their events at once.
+    const wait = this.lastStart + ROUND_GAP_MS - performance.now();
+    if (wait > 0) {
+      this.soon = setTimeout(() => {
+        this.soon = undefined;
+        this.wake();
+      }, wait);
+      return;
+    }
+    this.lastStart = performance.now();
+    this.again = false;
     this.running = this.drain()
       .then(
         () => this.failures.recovered(),
@@ -154,13 +167,7 @@ export class Dispatcher {
       )
       .finally(() => {
         this.running = undefined;
-        if (this.again && !this.soon && !this.stopped) {
-          this.again = false;
-          this.soon = setTimeout(() => {
-            this.soon = undefined;
-            this.wake();
-          }, ROUND_GAP_MS);
-        }
+        if (this.again) this.wake();
       });
   }
 

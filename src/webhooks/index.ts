@@ -32,7 +32,7 @@ export function webhookQueue(queue: JobQueue): WebhookQueue {
   return {
     async queueDeliveries(deliveryIds) {
       await queue.sendMany<DeliveryJob>(DELIVERY_JOB, deliveryIds.map((deliveryId) => ({ data: { deliveryId, attempt: 1 } })));
-      queue.wake(DELIVERY_JOB);
+      queue.wake(DELIVERY_JOB, deliveryIds.length);
     },
   };
 }
@@ -50,7 +50,7 @@ export function defineWebhookJobs(deps: {
   const { prisma, queue, realtime, config, logger } = deps;
   const enqueue = async (job: DeliveryJob, startAfter?: Date) => {
     await queue.send<DeliveryJob>(DELIVERY_JOB, job, startAfter ? { startAfter } : {});
-    if (!startAfter) queue.wake(DELIVERY_JOB);
+    if (!startAfter) queue.wake(DELIVERY_JOB, 1);
   };
   queue.define<DeliveryJob>({
     name: DELIVERY_JOB,
