@@ -18,8 +18,7 @@
 // the creator is still an admin and may still read the event.
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.js";
-import type { RawPrismaClient } from "../db/database.js";
-import { Prisma } from "../generated/prisma/client.js";
+import type { RawPrismaClient, SqlExecutor } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import type { EventCursors } from "../realtime/eventCursor.js";
 import { buildPayload, type LoggedEvent } from "./payload.js";
@@ -43,7 +42,14 @@ export interface WebhookObserver {
 }
 
 export interface DeliveryDeps {
+  /** For the payload, read through the creator's policy client. */
   prisma: RawPrismaClient;
+  /**
+   * The delivery's own bookkeeping, in plain SQL on the queue's connection:
+   * an attempt is a handful of statements, and Prisma compiles every query it
+   * is given on the event loop (TOOLCHAIN.md), raw ones included.
+   */
+  sql: SqlExecutor;
   cursors: EventCursors;
   logger: Logger;
   settings: Config["webhooks"];
@@ -83,41 +89,81 @@ interface AttemptContext {
   event: LoggedEvent | undefined;
 }
 
-// Whether a delivery may have attempt $attempt made now: the condition of
+// Whether delivery $1 may have attempt $2 + 1 made now: the condition of
 // every write before the lease is taken (the claim, an end without attempt,
 // a drop), so that of two jobs for one attempt only one ever acts.
-const claimable = (job: DeliveryJob) => Prisma.sql`
-  status = 'PENDING' AND attempts = ${job.attempt - 1}
-  AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now() + ${EARLY_TOLERANCE_MS} * interval '1 millisecond')
-  AND ("leaseUntil" IS NULL OR "leaseUntil" < now())`;
+const CLAIMABLE = `d.id = $1 AND d.status = 'PENDING' AND d.attempts = $2
+  AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= now() + interval '${EARLY_TOLERANCE_MS} milliseconds')
+  AND (d."leaseUntil" IS NULL OR d."leaseUntil" < now())`;
 
-async function readAttempt(prisma: RawPrismaClient, job: DeliveryJob): Promise<AttemptContext | undefined> {
-  // Plain SQL on the hot path: a delivery is a handful of statements, and
-  // Prisma compiles every query it builds on the event loop (TOOLCHAIN.md).
-  const [row] = await prisma.$queryRaw<
-    (Omit<AttemptContext, "event"> & {
-      eventId: bigint | null;
-      txid: bigint | null;
-      kind: LoggedEvent["kind"] | null;
-      subject: LoggedEvent["subject"] | null;
-      spaceId: string | null;
-      listId: string | null;
-      todoId: string | null;
-      listOwnerId: string | null;
-      listPrivate: boolean | null;
-      eventCreatedAt: Date | null;
-    })[]
-  >`
-    SELECT d.id, d."eventAt", d.payload, d."redeliveryOf",
-           w.id AS "webhookId", w.url, w.secret, w.active, w."createdById", w."failuresInARow",
-           EXISTS (SELECT 1 FROM "SpaceMember" m
-                    WHERE m."spaceId" = w."spaceId" AND m."userId" = w."createdById" AND m.role = 'ADMIN') AS "creatorIsAdmin",
-           e.id AS "eventId", e.txid, e.kind::text AS kind, e.subject::text AS subject, e."spaceId", e."listId", e."todoId",
-           e."listOwnerId", e."listPrivate", e."createdAt" AS "eventCreatedAt"
-      FROM "WebhookDelivery" d
-      JOIN "Webhook" w ON w.id = d."webhookId"
-      LEFT JOIN "Event" e ON e.id = d."eventId"
-     WHERE d.id = ${job.deliveryId} AND ${claimable(job)}`;
+const READ_ATTEMPT = `
+  SELECT d.id, d."eventAt", d.payload, d."redeliveryOf",
+         w.id AS "webhookId", w.url, w.secret, w.active, w."createdById", w."failuresInARow",
+         EXISTS (SELECT 1 FROM "SpaceMember" m
+                  WHERE m."spaceId" = w."spaceId" AND m."userId" = w."createdById" AND m.role = 'ADMIN') AS "creatorIsAdmin",
+         e.id::text AS "eventId", e.txid::text AS txid, e.kind::text AS kind, e.subject::text AS subject, e."spaceId",
+         e."listId", e."todoId", e."listOwnerId", e."listPrivate", e."createdAt" AS "eventCreatedAt"
+    FROM "WebhookDelivery" d
+    JOIN "Webhook" w ON w.id = d."webhookId"
+    LEFT JOIN "Event" e ON e.id = d."eventId"
+   WHERE ${CLAIMABLE}`;
+
+const END_WITHOUT_ATTEMPT = `
+  WITH ended AS (
+    UPDATE "WebhookDelivery" d SET status = 'FAILED', "lastError" = $3::text, "nextAttemptAt" = NULL
+     WHERE ${CLAIMABLE} RETURNING d."webhookId"
+  ), webhook AS (
+    UPDATE "Webhook" w SET active = false, "updatedAt" = now() FROM ended WHERE w.id = ended."webhookId" AND $4::boolean
+  )
+  SELECT count(*)::int AS ended FROM ended`;
+
+const DROP = `DELETE FROM "WebhookDelivery" d WHERE ${CLAIMABLE} RETURNING d.id`;
+
+const CLAIM = `
+  UPDATE "WebhookDelivery" d
+     SET "leaseToken" = $3::text, "leaseUntil" = now() + $4::int * interval '1 millisecond', payload = COALESCE(d.payload, $5::text)
+   WHERE ${CLAIMABLE}
+   RETURNING d.payload`;
+
+const HAND_BACK = `UPDATE "WebhookDelivery" SET "leaseToken" = NULL, "leaseUntil" = NULL WHERE id = $1 AND "leaseToken" = $2`;
+
+// The attempt's outcome, only while the lease is ours (an attempt whose lease
+// ran out was taken over), and what it does to the webhook ($9): none,
+// reset (a success after failures), gone (410), failed (the delivery ended
+// FAILED: one more in a row, inactive at WEBHOOK_DISABLE_AFTER, $10). One
+// statement: the two writes commit together.
+const RECORD = `
+  WITH recorded AS (
+    UPDATE "WebhookDelivery"
+       SET attempts = $3::int, status = $4::text::"WebhookDeliveryStatus", "lastStatusCode" = $5::int, "lastError" = $6::text,
+           "nextAttemptAt" = $7::timestamptz, "deliveredAt" = $8::timestamptz, "leaseToken" = NULL, "leaseUntil" = NULL
+     WHERE id = $1 AND "leaseToken" = $2
+     RETURNING "webhookId"
+  ), webhook AS (
+    UPDATE "Webhook" w
+       SET "failuresInARow" = CASE $9::text WHEN 'reset' THEN 0 WHEN 'failed' THEN w."failuresInARow" + 1 ELSE w."failuresInARow" END,
+           active = CASE $9::text WHEN 'gone' THEN false WHEN 'failed' THEN w.active AND w."failuresInARow" + 1 < $10::int ELSE w.active END,
+           "updatedAt" = CASE WHEN $9::text = 'gone' OR ($9::text = 'failed' AND w."failuresInARow" + 1 >= $10::int) THEN now() ELSE w."updatedAt" END
+      FROM recorded
+     WHERE w.id = recorded."webhookId" AND $9::text <> 'none'
+  )
+  SELECT count(*)::int AS recorded FROM recorded`;
+
+interface AttemptRow extends Omit<AttemptContext, "event"> {
+  eventId: string | null;
+  txid: string | null;
+  kind: LoggedEvent["kind"] | null;
+  subject: LoggedEvent["subject"] | null;
+  spaceId: string | null;
+  listId: string | null;
+  todoId: string | null;
+  listOwnerId: string | null;
+  listPrivate: boolean | null;
+  eventCreatedAt: Date | null;
+}
+
+async function readAttempt(sql: SqlExecutor, job: DeliveryJob): Promise<AttemptContext | undefined> {
+  const [row] = (await sql.executeSql(READ_ATTEMPT, [job.deliveryId, job.attempt - 1])).rows as unknown as AttemptRow[];
   if (!row) return undefined;
   const event: LoggedEvent | undefined =
     row.eventId === null
@@ -132,11 +178,11 @@ async function readAttempt(prisma: RawPrismaClient, job: DeliveryJob): Promise<A
           todoId: row.todoId,
           listOwnerId: row.listOwnerId!,
           listPrivate: row.listPrivate!,
-          createdAt: row.eventCreatedAt!,
+          createdAt: new Date(row.eventCreatedAt!),
         };
   return {
     id: row.id,
-    eventAt: row.eventAt,
+    eventAt: new Date(row.eventAt),
     payload: row.payload,
     redeliveryOf: row.redeliveryOf,
     webhookId: row.webhookId,
@@ -151,16 +197,14 @@ async function readAttempt(prisma: RawPrismaClient, job: DeliveryJob): Promise<A
 }
 
 export async function deliverAttempt(job: DeliveryJob, signal: AbortSignal, deps: DeliveryDeps): Promise<void> {
-  const { prisma, settings, logger } = deps;
-  const delivery = await readAttempt(prisma, job);
+  const { sql, settings, logger } = deps;
+  const delivery = await readAttempt(sql, job);
   // Done, deleted, not due, or an attempt under way: another job's business.
   if (!delivery) return;
+  const claimKey = [delivery.id, job.attempt - 1];
   const end = async (lastError: string, deactivate: boolean) => {
-    const ended = await prisma.$executeRaw`
-      UPDATE "WebhookDelivery" SET status = 'FAILED', "lastError" = ${lastError}, "nextAttemptAt" = NULL
-       WHERE id = ${delivery.id} AND ${claimable(job)}`;
-    if (ended === 0) return;
-    if (deactivate) await prisma.$executeRaw`UPDATE "Webhook" SET active = false, "updatedAt" = now() WHERE id = ${delivery.webhookId}`;
+    const [ended] = (await sql.executeSql(END_WITHOUT_ATTEMPT, [...claimKey, lastError, deactivate])).rows;
+    if (!ended || Number(ended.ended) === 0) return;
     deps.observer?.onDeliveryEnded("failed");
     logger.info({ webhookId: delivery.webhookId, deliveryId: delivery.id, reason: lastError }, "webhook delivery ended without an attempt");
   };
@@ -170,22 +214,17 @@ export async function deliverAttempt(job: DeliveryJob, signal: AbortSignal, deps
   // A redelivery is an admin's explicit request; it is made even while the webhook is inactive.
   if (!delivery.active && delivery.redeliveryOf === null) return end("The webhook is inactive.", false);
   if (!delivery.event) return end("The event is no longer in the event log.", false);
-  const fresh = await buildPayload(prisma, delivery.event, delivery.createdById, deps.cursors);
+  const fresh = await buildPayload(deps.prisma, delivery.event, delivery.createdById, deps.cursors);
   if (fresh === undefined) {
     // Not readable by the creator now: as if there had been nothing to deliver.
-    const dropped = await prisma.$executeRaw`DELETE FROM "WebhookDelivery" WHERE id = ${delivery.id} AND ${claimable(job)}`;
-    if (dropped > 0) deps.observer?.onDeliveryEnded("dropped");
+    const { rows } = await sql.executeSql(DROP, claimKey);
+    if (rows.length > 0) deps.observer?.onDeliveryEnded("dropped");
     return;
   }
 
   // The claim: a lease, and the body of the first attempt kept for every later one.
   const token = randomUUID();
-  const [claimed] = await prisma.$queryRaw<{ payload: string }[]>`
-    UPDATE "WebhookDelivery"
-       SET "leaseToken" = ${token}, "leaseUntil" = now() + ${leaseMs(settings)} * interval '1 millisecond',
-           payload = COALESCE(payload, ${fresh})
-     WHERE id = ${delivery.id} AND ${claimable(job)}
-     RETURNING payload`;
+  const [claimed] = (await sql.executeSql(CLAIM, [...claimKey, token, leaseMs(settings), fresh])).rows as { payload: string }[];
   if (!claimed) return;
   const body = claimed.payload;
 
@@ -200,8 +239,7 @@ export async function deliverAttempt(job: DeliveryJob, signal: AbortSignal, deps
 
   if (result.kind === "handedBack") {
     // Shutting down: the attempt is given back unmade, to be made by whoever runs the queue next.
-    await prisma.$executeRaw`
-      UPDATE "WebhookDelivery" SET "leaseToken" = NULL, "leaseUntil" = NULL WHERE id = ${delivery.id} AND "leaseToken" = ${token}`;
+    await sql.executeSql(HAND_BACK, [delivery.id, token]);
     await deps.enqueue(job);
     logger.info({ webhookId: delivery.webhookId, deliveryId: delivery.id, attempt: job.attempt }, "webhook attempt handed back at shutdown");
     return;
@@ -215,7 +253,7 @@ async function recordAttempt(
   attempt: AttemptContext & { token: string; durationMs: number },
   deps: DeliveryDeps,
 ): Promise<void> {
-  const { prisma, settings } = deps;
+  const { sql, settings } = deps;
   const statusCode = result.kind === "response" ? result.statusCode : null;
   const succeeded = statusCode !== null && statusCode >= 200 && statusCode < 300;
   const lastError = succeeded ? null : result.kind === "failed" ? result.error : describeStatus(statusCode as number);
@@ -225,33 +263,22 @@ async function recordAttempt(
   const status = succeeded ? "SUCCEEDED" : ends ? "FAILED" : "PENDING";
   const now = new Date();
   const nextAttemptAt = ends ? null : new Date(now.getTime() + retryDelayMs(settings.retryScheduleMs, job.attempt));
-
-  // The common case, a success of a webhook with no failures to forgive or
-  // a retry to come, is one statement; the others touch the webhook too.
-  const touchesWebhook = (succeeded && attempt.failuresInARow > 0) || (ends && !succeeded);
-  const record = async (tx: Pick<RawPrismaClient, "$executeRaw">) => {
-    // Only while the lease is ours: an attempt whose lease ran out was taken over.
-    const count = await tx.$executeRaw`
-      UPDATE "WebhookDelivery"
-         SET attempts = ${job.attempt}, status = ${status}::"WebhookDeliveryStatus", "lastStatusCode" = ${statusCode},
-             "lastError" = ${lastError}, "nextAttemptAt" = ${nextAttemptAt}, "deliveredAt" = ${succeeded ? now : null},
-             "leaseToken" = NULL, "leaseUntil" = NULL
-       WHERE id = ${attempt.id} AND "leaseToken" = ${attempt.token}`;
-    if (count === 0) return false;
-    if (succeeded && attempt.failuresInARow > 0) {
-      await tx.$executeRaw`UPDATE "Webhook" SET "failuresInARow" = 0 WHERE id = ${attempt.webhookId}`;
-    } else if (gone) {
-      await tx.$executeRaw`UPDATE "Webhook" SET active = false, "updatedAt" = now() WHERE id = ${attempt.webhookId}`;
-    } else if (ends && !succeeded) {
-      await tx.$executeRaw`
-        UPDATE "Webhook" SET "failuresInARow" = "failuresInARow" + 1,
-               active = active AND "failuresInARow" + 1 < ${settings.disableAfter},
-               "updatedAt" = CASE WHEN "failuresInARow" + 1 >= ${settings.disableAfter} THEN now() ELSE "updatedAt" END
-         WHERE id = ${attempt.webhookId}`;
-    }
-    return true;
-  };
-  const recorded = touchesWebhook ? await prisma.$transaction((tx) => record(tx)) : await record(prisma);
+  const onWebhook = succeeded ? (attempt.failuresInARow > 0 ? "reset" : "none") : gone ? "gone" : ends ? "failed" : "none";
+  const [row] = (
+    await sql.executeSql(RECORD, [
+      attempt.id,
+      attempt.token,
+      job.attempt,
+      status,
+      statusCode,
+      lastError,
+      nextAttemptAt?.toISOString() ?? null,
+      succeeded ? now.toISOString() : null,
+      onWebhook,
+      settings.disableAfter,
+    ])
+  ).rows;
+  const recorded = Number(row?.recorded ?? 0) > 0;
 
   deps.logger.info(
     {

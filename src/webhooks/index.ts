@@ -1,7 +1,7 @@
 // Webhooks on the job queue: the delivery job, the sweep that re-queues lost
 // attempts, and the dispatcher that turns the event log into deliveries.
 import type { Config } from "../config.js";
-import type { RawPrismaClient } from "../db/database.js";
+import type { RawPrismaClient, SqlExecutor } from "../db/database.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../logger.js";
 import type { Realtime } from "../realtime/index.js";
@@ -40,6 +40,7 @@ export function webhookQueue(queue: JobQueue): WebhookQueue {
 /** Defines the webhook jobs on `queue` (before it starts); start() then follows the log. */
 export function defineWebhookJobs(deps: {
   prisma: RawPrismaClient;
+  sql: SqlExecutor;
   queue: JobQueue;
   realtime: Realtime;
   config: Pick<Config, "webhooks" | "jobs" | "eventPollIntervalMs">;
@@ -62,6 +63,7 @@ export function defineWebhookJobs(deps: {
     run: (job, signal) =>
       deliverAttempt(job, signal, {
         prisma,
+        sql: deps.sql,
         cursors: realtime.cursors,
         logger: logger.child({ job: DELIVERY_JOB }),
         settings: config.webhooks,
