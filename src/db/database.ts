@@ -172,15 +172,18 @@ function openPostgres(url: string, poolMax: number, connectTimeoutMs: number, qu
       }
     },
     jobSql: () => {
-      jobPool ??= new pg.Pool({
-        connectionString: url,
-        max: JOB_POOL_MAX,
-        connectionTimeoutMillis: connectTimeoutMs,
-        keepAlive: true,
-        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-        application_name: "jobs",
-      });
-      jobPool.on("error", () => undefined);
+      if (!jobPool) {
+        jobPool = new pg.Pool({
+          connectionString: url,
+          max: JOB_POOL_MAX,
+          connectionTimeoutMillis: connectTimeoutMs,
+          keepAlive: true,
+          keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+          application_name: "jobs",
+        });
+        // As for the request pool: an idle connection losing its server must not crash the process.
+        jobPool.on("error", () => undefined);
+      }
       const jobs = jobPool;
       return { executeSql: async (text, values) => ({ rows: (await jobs.query(text, values)).rows as Record<string, unknown>[] }) };
     },

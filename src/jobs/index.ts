@@ -38,8 +38,9 @@ export async function startJobs(deps: {
   const { database, realtime, config } = deps;
   const logger = deps.logger.child({ component: "jobs" });
   const run = config.jobs.enabled;
+  const sql = database.jobSql();
   const queue = createJobQueue({
-    sql: database.jobSql(),
+    sql,
     logger,
     pollIntervalMs: config.jobs.pollIntervalMs,
     supervise: run,
@@ -48,6 +49,7 @@ export async function startJobs(deps: {
   const webhookWorker = run
     ? defineWebhookJobs({
         prisma: database.prisma,
+        sql,
         queue,
         realtime,
         config,

@@ -48,8 +48,8 @@ export interface JobQueue {
   send<Data extends object>(name: string, data: Data, options?: { startAfter?: Date }): Promise<void>;
   /** Many jobs in one statement. */
   sendMany<Data extends object>(name: string, jobs: { data: Data; startAfter?: Date }[]): Promise<void>;
-  /** Wakes this instance's workers of `name` now, instead of at their next poll. */
-  wake(name: string): void;
+  /** Wakes this instance's workers of `name` now, instead of at their next poll: as many as `jobs` new jobs need. */
+  wake(name: string, jobs?: number): void;
   /** Jobs waiting (created or retrying), per kind. */
   depth(): Promise<Record<string, number>>;
   /** Opens the queue; with work, runs the defined jobs too (otherwise it only sends). */
@@ -89,6 +89,7 @@ export function createJobQueue(options: {
   const definitions: JobDefinition<object>[] = [];
   const periodic: { name: string; everyMs: number }[] = [];
   const workerIds = new Map<string, string[]>();
+  const batchSizes = new Map<string, number>();
   const timers: NodeJS.Timeout[] = [];
   const handBack = new AbortController();
   let started = false;
@@ -126,8 +127,11 @@ export function createJobQueue(options: {
       if (jobs.length === 0) return;
       await boss.insert(jobs.map((job) => ({ name, data: job.data, ...(job.startAfter ? { startAfter: job.startAfter } : {}) })));
     },
-    wake(name) {
-      for (const id of workerIds.get(name) ?? []) boss.notifyWorker(id);
+    wake(name, jobs = Infinity) {
+      // Each woken worker fetches a batch; more would only find nothing.
+      const batch = batchSizes.get(name) ?? 1;
+      const ids = workerIds.get(name) ?? [];
+      for (const id of ids.slice(0, Math.ceil(jobs / batch))) boss.notifyWorker(id);
     },
     async depth() {
       const sizes: Record<string, number> = {};
@@ -149,21 +153,26 @@ export function createJobQueue(options: {
       for (const definition of definitions) {
         const workers = Math.min(definition.concurrency, MAX_WORKERS_PER_KIND);
         const batchSize = Math.ceil(definition.concurrency / workers);
+        batchSizes.set(definition.name, batchSize);
         const ids: string[] = [];
         for (let i = 0; i < workers; i++) {
-          ids.push(
-            await boss.work<object>(
-              definition.name,
-              { batchSize, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
-              async (jobs) => {
-                // One failure fails only its own job: the others are completed.
-                const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
-                const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
-                if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
-                if (failed.length > 0) await boss.fail(definition.name, failed);
-              },
-            ),
+          let workerId: string | undefined;
+          workerId = await boss.work<object>(
+            definition.name,
+            { batchSize, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
+            async (jobs) => {
+              // pg-boss waits out the rest of the poll interval after a batch;
+              // a worker that found jobs asks again at once instead (it waits
+              // only once the queue has nothing for it).
+              if (workerId) boss.notifyWorker(workerId);
+              // One failure fails only its own job: the others are completed.
+              const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
+              const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
+              if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
+              if (failed.length > 0) await boss.fail(definition.name, failed);
+            },
           );
+          ids.push(workerId);
         }
         workerIds.set(definition.name, ids);
       }

@@ -67,6 +67,7 @@ export class EventTailer {
   private heldRetryMs = HELD_RETRY_MIN_MS;
   private heldTimer: NodeJS.Timeout | undefined;
   private readonly subscribers = new Set<Subscriber>();
+  private readonly advanceListeners = new Set<() => void>();
   private reading: Promise<void> | undefined;
   private readAgain = false;
   private stopped = false;
@@ -138,6 +139,23 @@ export class EventTailer {
     return { startPosition: this.position, events, close: subscriber.close };
   }
 
+  /**
+   * Calls `listener` whenever the tailer's place in the log moves on: more of
+   * the log has become final. Cheaper than a subscription for a reader that
+   * reads the log itself (the webhook dispatcher): it does not make the
+   * tailer read rows nobody else wants.
+   */
+  onAdvance(listener: () => void): () => void {
+    this.advanceListeners.add(listener);
+    return () => this.advanceListeners.delete(listener);
+  }
+
+  private moveTo(position: LogPosition): void {
+    const moved = position.txid !== this.position.txid || position.id !== this.position.id;
+    this.position = position;
+    if (moved) for (const listener of this.advanceListeners) listener();
+  }
+
   /** Reads new rows now; coalesces overlapping calls into one more read. */
   wake(): void {
     if (this.stopped) return;
@@ -172,7 +190,7 @@ export class EventTailer {
       // horizon): so skip only while there is still nobody to hand rows to,
       // and otherwise read the rows as usual.
       if (this.subscribers.size === 0) {
-        this.position = laterOf(this.position, belowHorizon(horizon));
+        this.moveTo(laterOf(this.position, belowHorizon(horizon)));
         return;
       }
     }
@@ -192,9 +210,12 @@ export class EventTailer {
       }
       if (held || rows.length < BATCH || this.stopped) break;
     }
-    if (held) return this.lookAgainSoon();
+    if (held) {
+      for (const listener of this.advanceListeners) listener();
+      return this.lookAgainSoon();
+    }
     // Everything below the horizon has been passed on, whatever it held.
-    this.position = laterOf(this.position, belowHorizon(horizon));
+    this.moveTo(laterOf(this.position, belowHorizon(horizon)));
     this.heldRetryMs = HELD_RETRY_MIN_MS;
   }
 

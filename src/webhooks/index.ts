@@ -1,7 +1,7 @@
 // Webhooks on the job queue: the delivery job, the sweep that re-queues lost
 // attempts, and the dispatcher that turns the event log into deliveries.
 import type { Config } from "../config.js";
-import type { RawPrismaClient } from "../db/database.js";
+import type { RawPrismaClient, SqlExecutor } from "../db/database.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../logger.js";
 import type { Realtime } from "../realtime/index.js";
@@ -32,7 +32,7 @@ export function webhookQueue(queue: JobQueue): WebhookQueue {
   return {
     async queueDeliveries(deliveryIds) {
       await queue.sendMany<DeliveryJob>(DELIVERY_JOB, deliveryIds.map((deliveryId) => ({ data: { deliveryId, attempt: 1 } })));
-      queue.wake(DELIVERY_JOB);
+      queue.wake(DELIVERY_JOB, deliveryIds.length);
     },
   };
 }
@@ -40,6 +40,7 @@ export function webhookQueue(queue: JobQueue): WebhookQueue {
 /** Defines the webhook jobs on `queue` (before it starts); start() then follows the log. */
 export function defineWebhookJobs(deps: {
   prisma: RawPrismaClient;
+  sql: SqlExecutor;
   queue: JobQueue;
   realtime: Realtime;
   config: Pick<Config, "webhooks" | "jobs" | "eventPollIntervalMs">;
@@ -50,7 +51,7 @@ export function defineWebhookJobs(deps: {
   const { prisma, queue, realtime, config, logger } = deps;
   const enqueue = async (job: DeliveryJob, startAfter?: Date) => {
     await queue.send<DeliveryJob>(DELIVERY_JOB, job, startAfter ? { startAfter } : {});
-    if (!startAfter) queue.wake(DELIVERY_JOB);
+    if (!startAfter) queue.wake(DELIVERY_JOB, 1);
   };
   queue.define<DeliveryJob>({
     name: DELIVERY_JOB,
@@ -62,6 +63,7 @@ export function defineWebhookJobs(deps: {
     run: (job, signal) =>
       deliverAttempt(job, signal, {
         prisma,
+        sql: deps.sql,
         cursors: realtime.cursors,
         logger: logger.child({ job: DELIVERY_JOB }),
         settings: config.webhooks,
@@ -83,18 +85,15 @@ export function defineWebhookJobs(deps: {
 
   const queueDeliveries = webhookQueue(queue).queueDeliveries;
   const dispatcher = new Dispatcher(prisma, queueDeliveries, logger, config.eventPollIntervalMs);
-  let follow: ReturnType<Realtime["tailer"]["subscribe"]> | undefined;
+  let unfollow: (() => void) | undefined;
   return {
     start() {
       dispatcher.start();
-      // The tailer passes each event once it is final (below the horizon): the moment to dispatch.
-      follow = realtime.tailer.subscribe({});
-      void (async () => {
-        for await (const _event of follow.events) dispatcher.wake();
-      })();
+      // The tailer moves on when more of the log is final (below the horizon): the moment to dispatch.
+      unfollow = realtime.tailer.onAdvance(() => dispatcher.wake());
     },
     async stop() {
-      follow?.close();
+      unfollow?.();
       await dispatcher.stop();
     },
   };

@@ -1,6 +1,8 @@
 // One HTTP attempt of a webhook delivery: POST the signed body, with a
 // deadline over the whole exchange (DNS, connect, TLS, until the status line),
 // through the guarded DNS lookup (urlGuard.ts), never following a redirect.
+// Connections are kept alive and reused; a new one is only ever made to an
+// address the guarded lookup returned, resolved when it is made.
 // The answer is a status code or a short sentence saying why there is none.
 import http from "node:http";
 import https from "node:https";
@@ -21,20 +23,61 @@ export interface SendOptions {
 }
 
 const USER_AGENT = "todo-graphql-server-webhooks/1";
+const MAX_SOCKETS_PER_HOST = 16;
+const IDLE_SOCKET_MS = 4000;
 
-export function postWebhook(target: string, headers: Record<string, string>, body: string, options: SendOptions): Promise<AttemptResult> {
+// One keep-alive agent per scheme and lookup (the guarded one, the test's, or
+// dns.lookup): a receiver that gets many deliveries keeps its connections.
+const agents = new Map<string, Map<LookupFunction | undefined, http.Agent>>();
+function agentFor(protocol: string, lookup: LookupFunction | undefined): http.Agent {
+  let byLookup = agents.get(protocol);
+  if (!byLookup) agents.set(protocol, (byLookup = new Map()));
+  let agent = byLookup.get(lookup);
+  if (!agent) {
+    // An idle socket is dropped before the receiver's own keep-alive timeout
+    // (Node's servers: 5 s) would close it under a request.
+    const options = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, timeout: IDLE_SOCKET_MS, ...(lookup ? { lookup } : {}) };
+    agent = protocol === "https:" ? new https.Agent(options) : new http.Agent(options);
+    byLookup.set(lookup, agent);
+  }
+  return agent;
+}
+
+export async function postWebhook(
+  target: string,
+  headers: Record<string, string>,
+  body: string,
+  options: SendOptions,
+): Promise<AttemptResult> {
+  const first = await postOnce(target, headers, body, options);
+  // A kept-alive socket the receiver closed just as it was reused: the
+  // request never reached it, so it is sent once more on a new connection.
+  if (first.kind !== "staleSocket") return first;
+  const second = await postOnce(target, headers, body, options, true);
+  return second.kind === "staleSocket" ? { kind: "failed", error: "Connection reset by the receiver." } : second;
+}
+
+type OnceResult = AttemptResult | { kind: "staleSocket" };
+
+function postOnce(
+  target: string,
+  headers: Record<string, string>,
+  body: string,
+  options: SendOptions,
+  freshConnection = false,
+): Promise<OnceResult> {
   const url = new URL(target);
   if (!options.allowPrivateNetworks) {
     const refusal = literalAddressRefusal(url);
     if (refusal) return Promise.resolve({ kind: "failed", error: refusal.message });
   }
   if (options.signal.aborted) return Promise.resolve({ kind: "handedBack" });
-  const lookup = options.allowPrivateNetworks ? options.lookup : guardedLookup(options.lookup);
+  const lookup = options.allowPrivateNetworks ? options.lookup : guardedLookupFor(options.lookup);
   const request = url.protocol === "https:" ? https.request : http.request;
 
-  return new Promise<AttemptResult>((resolve) => {
+  return new Promise<OnceResult>((resolve) => {
     let settled = false;
-    const finish = (result: AttemptResult) => {
+    const finish = (result: OnceResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -43,9 +86,9 @@ export function postWebhook(target: string, headers: Record<string, string>, bod
     };
     const req = request(url, {
       method: "POST",
-      // One connection per attempt: no pooled socket to a host whose address may have changed.
-      agent: false,
-      ...(lookup ? { lookup } : {}),
+      // Kept-alive connections are reused: each was made to an address the lookup checked.
+      agent: freshConnection ? false : agentFor(url.protocol, lookup),
+      ...(freshConnection && lookup ? { lookup } : {}),
       headers: {
         ...headers,
         "content-type": "application/json",
@@ -67,9 +110,19 @@ export function postWebhook(target: string, headers: Record<string, string>, bod
       res.resume();
       finish({ kind: "response", statusCode: res.statusCode ?? 0 });
     });
-    req.on("error", (error: NodeJS.ErrnoException) => finish({ kind: "failed", error: describeError(error) }));
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      finish(req.reusedSocket && error.code === "ECONNRESET" ? { kind: "staleSocket" } : { kind: "failed", error: describeError(error) }),
+    );
     req.end(body);
   });
+}
+
+// The guarded lookup per underlying one, made once: the agent is keyed by it.
+const guarded = new Map<LookupFunction | undefined, LookupFunction>();
+function guardedLookupFor(resolve: LookupFunction | undefined): LookupFunction {
+  let lookup = guarded.get(resolve);
+  if (!lookup) guarded.set(resolve, (lookup = guardedLookup(resolve)));
+  return lookup;
 }
 
 function describeError(error: NodeJS.ErrnoException): string {
