@@ -1,4 +1,4 @@
--- Sessions: signUp and logIn start one; access tokens name it, and a
+-- Sessions: signUp and logIn start one. Access tokens name it, and a
 -- single-use refresh token (stored as its SHA-256) renews it.
 CREATE TYPE "SessionEndReason" AS ENUM ('LOGGED_OUT', 'ENDED', 'PASSWORD_CHANGED', 'REFRESH_TOKEN_REUSED');
 

@@ -49,13 +49,13 @@ CREATE INDEX "Webhook_createdById_idx" ON "Webhook"("createdById");
 CREATE INDEX "WebhookDelivery_webhookId_createdAt_id_idx" ON "WebhookDelivery"("webhookId", "createdAt", "id");
 CREATE INDEX "WebhookDelivery_status_nextAttemptAt_idx" ON "WebhookDelivery"("status", "nextAttemptAt");
 -- The dispatcher's ON CONFLICT DO NOTHING: one delivery per (webhook, event),
--- redeliveries aside. Prisma's schema cannot say "partial"; it lives here only.
+-- redeliveries aside. Prisma's schema cannot say "partial": it lives here only.
 CREATE UNIQUE INDEX "WebhookDelivery_webhookId_eventId_key" ON "WebhookDelivery"("webhookId", "eventId") WHERE "redeliveryOf" IS NULL;
 
 ALTER TABLE "Webhook" ADD CONSTRAINT "Webhook_spaceId_fkey" FOREIGN KEY ("spaceId") REFERENCES "Space"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "Webhook" ADD CONSTRAINT "Webhook_createdById_fkey" FOREIGN KEY ("createdById") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "WebhookDelivery" ADD CONSTRAINT "WebhookDelivery_webhookId_fkey" FOREIGN KEY ("webhookId") REFERENCES "Webhook"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
--- The dispatcher starts at the beginning of the log; events older than a
+-- The dispatcher starts at the beginning of the log: events older than a
 -- webhook are never delivered to it (src/webhooks/dispatcher.ts).
 INSERT INTO "WebhookDispatchCursor" ("id", "txid", "eventId", "updatedAt") VALUES (1, 0, -1, CURRENT_TIMESTAMP);
