@@ -52,9 +52,10 @@ const DISPATCH_ROUND = `
   WITH cursor AS (
     SELECT txid, "eventId" FROM "WebhookDispatchCursor" WHERE id = 1 FOR UPDATE SKIP LOCKED
   ), next AS (
+    -- A row comparison against values computed once: an index range scan on (txid, id).
     SELECT e.id, e.txid, e."spaceId", e."listOwnerId", e."listPrivate", e."createdAt"
-      FROM "Event" e, cursor c
-     WHERE e.txid > c.txid OR (e.txid = c.txid AND e.id > c."eventId")
+      FROM "Event" e
+     WHERE (e.txid, e.id) > ((SELECT txid FROM cursor), (SELECT "eventId" FROM cursor))
      ORDER BY e.txid, e.id
      LIMIT ${BATCH + 1}
   ), final AS (
