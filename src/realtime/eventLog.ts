@@ -65,7 +65,12 @@ export const LOG_ORDER_NEWEST_FIRST: Prisma.EventOrderByWithRelationInput[] = [{
  * above it is still running or yet to begin.
  */
 export async function readHorizon(prisma: RawPrismaClient): Promise<bigint> {
-  const [row] = await prisma.$queryRaw<{ horizon: string }[]>`
+  const [row] = await prisma.$queryRawUnsafe<{ horizon: string }[]>(HORIZON_SQL);
+  return BigInt(row!.horizon);
+}
+
+/** readHorizon's statement, for readers on a connection of their own (the webhook dispatcher). */
+export const HORIZON_SQL = `
     SELECT COALESCE(
       (SELECT min(running::text::bigint) FROM pg_snapshot_xip(snapshot) AS running
         WHERE NOT EXISTS (
@@ -74,8 +79,6 @@ export async function readHorizon(prisma: RawPrismaClient): Promise<bigint> {
       pg_snapshot_xmax(snapshot)::text::bigint
     )::text AS horizon
     FROM pg_current_snapshot() AS snapshot`;
-  return BigInt(row!.horizon);
-}
 
 /** Appends one event in `tx`: one INSERT, no lock (txid and id come from column defaults). */
 export async function appendEvent(tx: Prisma.TransactionClient, event: NewEvent): Promise<CommittedEvent> {

@@ -1,7 +1,7 @@
 // Follows the event log and creates one delivery per (event, active webhook
 // that may deliver it), with a durable cursor: its place in the log is a row
-// of its own (WebhookDispatchCursor), moved in the same transaction that
-// creates the deliveries for what it passed. A crash before the commit leaves
+// of its own (WebhookDispatchCursor), moved in the same statement (so the
+// same transaction) that creates the deliveries for what it passed. A crash before the commit leaves
 // cursor and deliveries as they were; after it, both have moved. So no event
 // is skipped or handed out twice across restarts, and the unique index on
 // (webhook, event) makes a second pass over the same rows harmless anyway.
@@ -15,18 +15,18 @@
 //
 // The jobs for new deliveries are queued after the commit; a crash in between
 // leaves deliveries PENDING without a job, which the sweep (deliver.ts) finds.
-import type { RawPrismaClient } from "../db/database.js";
+import type { SqlExecutor } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
-import { randomUUID } from "node:crypto";
-import { belowHorizon, laterOf, readHorizon, type LogPosition } from "../realtime/eventLog.js";
+import { HORIZON_SQL } from "../realtime/eventLog.js";
 import { timerDelay } from "../timers.js";
 
 const BATCH = 500;
 // Rounds start at least this far apart: at a hundred events a second, rounds
-// of a few events each instead of one round (seven statements) per event,
-// for at most this much more lag.
+// of a few events each instead of one round (two statements) per event, for
+// at most this much more lag.
 const ROUND_GAP_MS = 50;
+const ROUND_DELAY_MS = 10;
 /** The first look again at rows held above the horizon; doubles up to the poll interval. */
 const HELD_RETRY_MIN_MS = 5;
 
@@ -39,77 +39,72 @@ export interface DispatchRound {
   held: boolean;
 }
 
-/** Random, like the cuids Prisma makes elsewhere, and within the ids the API accepts (letters and digits). */
-const deliveryId = () => randomUUID().replaceAll("-", "");
+// One round in one statement (so in one transaction): take the cursor row
+// (skipped when another instance holds it), read the rows after it in log
+// order below the horizon ($1), create their deliveries, move the cursor.
+// A webhook gets the events written after it was made, and never one of a
+// private list of someone else than its creator (at the change): not even a
+// delivery row, which would show that something happened there; what becomes
+// unreadable later is decided at delivery time (payload.ts). A full batch
+// stops the cursor at its last row; otherwise everything below the horizon
+// has been passed (eventLog.ts: belowHorizon, laterOf).
+const DISPATCH_ROUND = `
+  WITH cursor AS (
+    SELECT txid, "eventId" FROM "WebhookDispatchCursor" WHERE id = 1 FOR UPDATE SKIP LOCKED
+  ), next AS (
+    -- A row comparison against values computed once: an index range scan on (txid, id).
+    SELECT e.id, e.txid, e."spaceId", e."listOwnerId", e."listPrivate", e."createdAt"
+      FROM "Event" e
+     WHERE (e.txid, e.id) > ((SELECT txid FROM cursor), (SELECT "eventId" FROM cursor))
+     ORDER BY e.txid, e.id
+     LIMIT ${BATCH + 1}
+  ), final AS (
+    SELECT * FROM next WHERE txid < $1::bigint ORDER BY txid, id LIMIT ${BATCH}
+  ), inserted AS (
+    INSERT INTO "WebhookDelivery" (id, "webhookId", "eventId", "eventAt")
+    SELECT replace(gen_random_uuid()::text, '-', ''), w.id, f.id, f."createdAt"
+      FROM final f
+      JOIN "Webhook" w ON w."spaceId" = f."spaceId" AND w.active
+     WHERE f."createdAt" >= w."createdAt" AND NOT (f."listPrivate" AND f."listOwnerId" <> w."createdById")
+    ON CONFLICT DO NOTHING
+    RETURNING id
+  ), last AS (
+    SELECT txid, id FROM final ORDER BY txid DESC, id DESC LIMIT 1
+  ), reached AS (
+    SELECT CASE WHEN n.passed = ${BATCH} THEN l.txid
+                WHEN c.txid > $1::bigint OR (c.txid = $1::bigint AND c."eventId" > -1) THEN c.txid
+                ELSE $1::bigint END AS txid,
+           CASE WHEN n.passed = ${BATCH} THEN l.id
+                WHEN c.txid > $1::bigint OR (c.txid = $1::bigint AND c."eventId" > -1) THEN c."eventId"
+                ELSE -1 END AS id
+      FROM cursor c CROSS JOIN (SELECT count(*) AS passed FROM final) n LEFT JOIN last l ON true
+  ), moved AS (
+    UPDATE "WebhookDispatchCursor" d SET txid = r.txid, "eventId" = r.id, "updatedAt" = now()
+      FROM reached r WHERE d.id = 1
+    RETURNING d.id
+  )
+  SELECT (SELECT count(*) FROM final)::int AS passed,
+         (SELECT count(*) FROM next WHERE txid >= $1::bigint)::int AS held,
+         (SELECT string_agg(id, ',') FROM inserted) AS ids,
+         (SELECT count(*) FROM moved)::int AS moved`;
 
-interface EventRow {
-  id: bigint;
-  txid: bigint;
-  spaceId: string;
-  listOwnerId: string;
-  listPrivate: boolean;
-  createdAt: Date;
-}
-
-/** One round: the next rows after the cursor, their deliveries, the cursor moved; in one transaction. */
-export async function dispatchOnce(prisma: RawPrismaClient): Promise<DispatchRound> {
-  const horizon = await readHorizon(prisma);
-  // Plain SQL: a round runs for every few events, and Prisma would compile
-  // each of its queries on the event loop every time (TOOLCHAIN.md).
-  return prisma.$transaction(async (tx) => {
-    const [cursor] = await tx.$queryRaw<{ txid: bigint; eventId: bigint }[]>`
-      SELECT txid, "eventId" FROM "WebhookDispatchCursor" WHERE id = 1 FOR UPDATE SKIP LOCKED`;
-    // Another instance is dispatching.
-    if (!cursor) return { deliveryIds: [], more: false, held: false };
-    const position: LogPosition = { txid: BigInt(cursor.txid), id: BigInt(cursor.eventId) };
-    // The rows after the cursor in log order, and one more: is a row held above the horizon?
-    const next = await tx.$queryRaw<EventRow[]>`
-      SELECT id, txid, "spaceId", "listOwnerId", "listPrivate", "createdAt" FROM "Event"
-       WHERE txid > ${position.txid} OR (txid = ${position.txid} AND id > ${position.id})
-       ORDER BY txid, id LIMIT ${BATCH + 1}`;
-    const final = next.filter((row) => BigInt(row.txid) < horizon);
-    const held = final.length < next.length;
-    const rows = final.slice(0, BATCH);
-    const spaceIds = [...new Set(rows.map((row) => row.spaceId))];
-    const webhooks =
-      spaceIds.length === 0
-        ? []
-        : await tx.$queryRaw<{ id: string; spaceId: string; createdById: string; createdAt: Date }[]>`
-            SELECT id, "spaceId", "createdById", "createdAt" FROM "Webhook"
-             WHERE active AND "spaceId" = ANY(${spaceIds}::text[])`;
-    const deliveries: { webhookId: string; eventId: bigint; eventAt: Date }[] = [];
-    for (const row of rows) {
-      for (const webhook of webhooks) {
-        if (webhook.spaceId !== row.spaceId) continue;
-        // A webhook receives the events written after it was made.
-        if (row.createdAt < webhook.createdAt) continue;
-        // Never readable by the creator (a private list of someone else, at
-        // the change): not even a delivery row, which would show that
-        // something happened there. What becomes unreadable later is
-        // decided at delivery time (payload.ts).
-        if (row.listPrivate && row.listOwnerId !== webhook.createdById) continue;
-        deliveries.push({ webhookId: webhook.id, eventId: BigInt(row.id), eventAt: row.createdAt });
-      }
-    }
-    const created =
-      deliveries.length === 0
-        ? []
-        : await tx.$queryRaw<{ id: string }[]>`
-            INSERT INTO "WebhookDelivery" (id, "webhookId", "eventId", "eventAt")
-            SELECT * FROM unnest(
-              ${deliveries.map(() => deliveryId())}::text[], ${deliveries.map((d) => d.webhookId)}::text[],
-              ${deliveries.map((d) => String(d.eventId))}::bigint[], ${deliveries.map((d) => d.eventAt.toISOString())}::timestamptz[])
-            ON CONFLICT DO NOTHING
-            RETURNING id`;
-    const more = final.length > BATCH;
-    const last = rows.at(-1);
-    const lastPosition = last ? { txid: BigInt(last.txid), id: BigInt(last.id) } : position;
-    // A full batch stops at its last row; otherwise everything below the horizon has been passed.
-    const reached = more ? lastPosition : laterOf(lastPosition, belowHorizon(horizon));
-    await tx.$executeRaw`
-      UPDATE "WebhookDispatchCursor" SET txid = ${reached.txid}, "eventId" = ${reached.id}, "updatedAt" = now() WHERE id = 1`;
-    return { deliveryIds: created.map((row) => row.id), more, held };
-  });
+/** One round: the next rows after the cursor, their deliveries, the cursor moved. */
+export async function dispatchOnce(sql: SqlExecutor): Promise<DispatchRound> {
+  // Plain SQL on the queue's connection: a round runs every few events, and
+  // Prisma compiles every query it is given on the event loop (TOOLCHAIN.md),
+  // where the subscriptions' delivery checks wait. The horizon first, then
+  // the rows it bounds.
+  const [horizonRow] = (await sql.executeSql(HORIZON_SQL)).rows as { horizon: string }[];
+  const [round] = (await sql.executeSql(DISPATCH_ROUND, [horizonRow!.horizon])).rows as {
+    passed: number;
+    held: number;
+    ids: string | null;
+  }[];
+  return {
+    deliveryIds: round?.ids ? round.ids.split(",") : [],
+    more: Number(round?.passed ?? 0) === BATCH,
+    held: Number(round?.held ?? 0) > 0,
+  };
 }
 
 /**
@@ -128,7 +123,7 @@ export class Dispatcher {
   private readonly failures: RecurringFailure;
 
   constructor(
-    private readonly prisma: RawPrismaClient,
+    private readonly sql: SqlExecutor,
     private readonly enqueue: (deliveryIds: string[]) => Promise<void>,
     logger: Logger,
     private readonly pollIntervalMs: number,
@@ -148,16 +143,19 @@ export class Dispatcher {
       this.again = true;
       return;
     }
-    // Rounds start ROUND_GAP_MS apart at most: wake-ups in between wait for
-    // the next one, which takes all their events at once.
-    const wait = this.lastStart + ROUND_GAP_MS - performance.now();
-    if (wait > 0) {
-      this.soon = setTimeout(() => {
-        this.soon = undefined;
-        this.wake();
-      }, wait);
-      return;
-    }
+    // Never at once: the wake-up comes as the tailer hands the same events
+    // to subscriptions, whose delivery checks (reads of rows that may change
+    // any moment) go first. And rounds start ROUND_GAP_MS apart at most:
+    // wake-ups in between wait for the next one, which takes all their events.
+    const wait = Math.max(ROUND_DELAY_MS, this.lastStart + ROUND_GAP_MS - performance.now());
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.runRound();
+    }, wait);
+  }
+
+  private runRound(): void {
+    if (this.stopped) return;
     this.lastStart = performance.now();
     this.again = false;
     this.running = this.drain()
@@ -173,7 +171,7 @@ export class Dispatcher {
 
   private async drain(): Promise<void> {
     for (;;) {
-      const round = await dispatchOnce(this.prisma);
+      const round = await dispatchOnce(this.sql);
       if (round.deliveryIds.length > 0) await this.enqueue(round.deliveryIds);
       if (round.held) this.lookAgainSoon();
       else this.heldRetryMs = HELD_RETRY_MIN_MS;

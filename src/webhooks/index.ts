@@ -84,7 +84,7 @@ export function defineWebhookJobs(deps: {
   });
 
   const queueDeliveries = webhookQueue(queue).queueDeliveries;
-  const dispatcher = new Dispatcher(prisma, queueDeliveries, logger, config.eventPollIntervalMs);
+  const dispatcher = new Dispatcher(deps.sql, queueDeliveries, logger, config.eventPollIntervalMs);
   let unfollow: (() => void) | undefined;
   return {
     start() {
