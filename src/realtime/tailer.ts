@@ -28,6 +28,7 @@ import {
 } from "./eventLog.js";
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { timerDelay } from "../timers.js";
+import { HeldRetry } from "./heldRetry.js";
 
 export interface EventFilter {
   spaceId?: string;
@@ -59,13 +60,10 @@ interface Subscriber {
 }
 
 const BATCH = 500;
-/** The first look again at rows held above the horizon; doubles up to the poll interval. */
-const HELD_RETRY_MIN_MS = 5;
 
 export class EventTailer {
   private position: LogPosition = belowHorizon(0n);
-  private heldRetryMs = HELD_RETRY_MIN_MS;
-  private heldTimer: NodeJS.Timeout | undefined;
+  private readonly heldRetry: HeldRetry;
   private readonly subscribers = new Set<Subscriber>();
   private readonly advanceListeners = new Set<() => void>();
   private reading: Promise<void> | undefined;
@@ -82,6 +80,7 @@ export class EventTailer {
     private readonly pollIntervalMs: number,
   ) {
     this.readFailures = recurringFailure(logger, "event log read");
+    this.heldRetry = new HeldRetry(pollIntervalMs, () => this.wake());
   }
 
   async start(): Promise<void> {
@@ -212,28 +211,18 @@ export class EventTailer {
     }
     if (held) {
       for (const listener of this.advanceListeners) listener();
-      return this.lookAgainSoon();
+      return this.heldRetry.schedule();
     }
     // Everything below the horizon has been passed on, whatever it held.
     this.moveTo(laterOf(this.position, belowHorizon(horizon)));
-    this.heldRetryMs = HELD_RETRY_MIN_MS;
-  }
-
-  private lookAgainSoon(): void {
-    if (this.heldTimer || this.stopped) return;
-    this.heldTimer = setTimeout(() => {
-      this.heldTimer = undefined;
-      this.wake();
-    }, timerDelay(this.heldRetryMs));
-    this.heldTimer.unref();
-    this.heldRetryMs = Math.min(this.heldRetryMs * 2, this.pollIntervalMs);
+    this.heldRetry.reset();
   }
 
   /** Ends every subscription and waits for a read in progress, for an orderly shutdown. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldRetry.stop();
     this.unsubscribeBus?.();
     for (const subscriber of this.subscribers) subscriber.close();
     await this.reading;

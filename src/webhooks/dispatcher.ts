@@ -19,6 +19,7 @@ import type { SqlExecutor } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { HORIZON_SQL } from "../realtime/eventLog.js";
+import { HeldRetry } from "../realtime/heldRetry.js";
 import { timerDelay } from "../timers.js";
 
 const BATCH = 500;
@@ -27,8 +28,6 @@ const BATCH = 500;
 // at most this much more lag.
 const ROUND_GAP_MS = 50;
 const ROUND_DELAY_MS = 10;
-/** The first look again at rows held above the horizon; doubles up to the poll interval. */
-const HELD_RETRY_MIN_MS = 5;
 
 export interface DispatchRound {
   /** Deliveries created, to be queued. */
@@ -117,8 +116,7 @@ export class Dispatcher {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
-  private heldTimer: NodeJS.Timeout | undefined;
-  private heldRetryMs = HELD_RETRY_MIN_MS;
+  private readonly heldRetry: HeldRetry;
   private lastStart = -Infinity;
   private readonly failures: RecurringFailure;
 
@@ -129,6 +127,7 @@ export class Dispatcher {
     private readonly pollIntervalMs: number,
   ) {
     this.failures = recurringFailure(logger, "webhook dispatch");
+    this.heldRetry = new HeldRetry(pollIntervalMs, () => this.wake());
   }
 
   start(): void {
@@ -173,28 +172,17 @@ export class Dispatcher {
     for (;;) {
       const round = await dispatchOnce(this.sql);
       if (round.deliveryIds.length > 0) await this.enqueue(round.deliveryIds);
-      if (round.held) this.lookAgainSoon();
-      else this.heldRetryMs = HELD_RETRY_MIN_MS;
+      if (round.held) this.heldRetry.schedule();
+      else this.heldRetry.reset();
       if (!round.more || this.stopped) return;
     }
-  }
-
-  /** As the tailer does: the older transaction may write no event, so nobody would say when it ends. */
-  private lookAgainSoon(): void {
-    if (this.heldTimer || this.stopped) return;
-    this.heldTimer = setTimeout(() => {
-      this.heldTimer = undefined;
-      this.wake();
-    }, timerDelay(this.heldRetryMs));
-    this.heldTimer.unref();
-    this.heldRetryMs = Math.min(this.heldRetryMs * 2, this.pollIntervalMs);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
-    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldRetry.stop();
     await this.running;
   }
 }
