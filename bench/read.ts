@@ -20,7 +20,6 @@
 // first. Loopback only; every loop is bounded in time.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -29,14 +28,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import pg from "pg";
-import { boundedInt, createBenchDatabase } from "./support.js";
+import { boundedInt, createBenchDatabase, processCpuMs } from "./support.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? "10,50").split(",").map((value) => boundedInt(value, 10, 1, 500, "BENCH_CONCURRENCY"));
 const SECONDS = boundedInt(process.env.BENCH_SECONDS, 5, 1, 120, "BENCH_SECONDS");
 const WARMUP_MS = 1000;
 const JWT_SECRET = randomBytes(32).toString("base64url");
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 const SHAPES: Record<string, { about: string; query: (ids: SeedIds) => string }> = {
   tree: {
@@ -70,12 +68,6 @@ interface Server {
   url: string;
   pid: number;
   stop(): Promise<void>;
-}
-
-/** Server CPU time so far, in ms (utime + stime from /proc). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 async function startProcess(entry: string, databaseUrl: string, port: number, ready: (child: ChildProcess, url: string) => Promise<void>): Promise<Server> {
@@ -276,9 +268,9 @@ async function main() {
       if (!isDeepStrictEqual(withPolicy.data, withoutPolicy.data)) throw new Error(`${name}: the policy server and the baseline answer differently`);
       for (const concurrency of CONCURRENCY) {
         const measure = async (server: Server) => {
-          const before = cpuMs(server.pid);
+          const before = processCpuMs(server.pid);
           const result = await load(concurrency, () => post(server.url, query, signUp.token));
-          return { rps: result.requests / result.seconds, cpuMs: (cpuMs(server.pid) - before) / result.requests };
+          return { rps: result.requests / result.seconds, cpuMs: (processCpuMs(server.pid) - before) / result.requests };
         };
         // Alternating who goes first, so that neither always runs after the other.
         const first = rows.length % 2 === 0;

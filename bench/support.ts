@@ -1,7 +1,9 @@
 // What the benchmarks share: the PostgreSQL server they run on, a fresh
-// database for each run (dropped at the end), and integer options read from
-// the environment with a clear error when out of range.
+// database for each run (dropped at the end), integer options read from the
+// environment with a clear error when out of range, a server process's CPU
+// time, and one GraphQL request.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import pg from "pg";
 
 export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -58,4 +60,24 @@ export function boundedInt(value: string | undefined, fallback: number, min: num
     throw new Error(`${name}: expected an integer from ${min} to ${max}, got ${value}`);
   }
   return parsed;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** A process's CPU time so far, in ms (utime + stime from /proc). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** One GraphQL request to the server at `url` (its /graphql); throws on any GraphQL error. */
+export async function gql<Data>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<Data> {
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: Data; errors?: unknown[] };
+  if (body.errors || !body.data) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
+  return body.data;
 }

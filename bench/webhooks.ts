@@ -28,7 +28,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { boundedInt, createBenchDatabase } from "./support.js";
+import { boundedInt, createBenchDatabase, gql } from "./support.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BACKLOG = boundedInt(process.env.BENCH_BACKLOG, 3000, 10, 100_000, "BENCH_BACKLOG");
@@ -84,17 +84,6 @@ async function startWorker(databaseUrl: string): Promise<Process> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-worker-"));
   const child = spawnProcess("src/jobs/worker.ts", { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, MIGRATE_ON_START: "false" });
   return { url: "", stop: stopper(child, dataDir) };
-}
-
-async function gql<Data>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<Data> {
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: Data; errors?: unknown[] };
-  if (body.errors || !body.data) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
-  return body.data;
 }
 
 /** The receiver: answers 204 at once, and notes when each todo's delivery arrived. */

@@ -17,7 +17,6 @@
 // bounded in time.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -25,25 +24,18 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { boundedInt, createBenchDatabase } from "./support.js";
+import { boundedInt, createBenchDatabase, gql, processCpuMs } from "./support.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? "1,10,50").split(",").map((value) => boundedInt(value, 1, 1, 500, "BENCH_CONCURRENCY"));
 const SECONDS = boundedInt(process.env.BENCH_SECONDS, 5, 1, 120, "BENCH_SECONDS");
 const WARMUP_MS = 1000;
 const JWT_SECRET = randomBytes(32).toString("base64url");
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 interface Server {
   url: string;
   pid: number;
   stop(): Promise<void>;
-}
-
-/** Server CPU time so far, in ms (utime + stime from /proc). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 async function startServer(databaseUrl: string, port: number, migrate: boolean): Promise<Server> {
@@ -81,17 +73,6 @@ async function startServer(databaseUrl: string, port: number, migrate: boolean):
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-async function gql<Data>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<Data> {
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: Data; errors?: unknown[] };
-  if (body.errors || !body.data) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
-  return body.data;
 }
 
 /** Sends `send` from `concurrency` loops for the measured time; counts completions. */
@@ -204,24 +185,24 @@ async function main() {
       const plain = await lockWaits(admin, database.name, () => load(concurrency, plainWrite));
       rows.push({ what: "plain SQL (baseline)", concurrency, writesPerSecond: plain.result.writes / plain.result.seconds, cpuMsPerWrite: undefined, lockShare: plain.lockShare });
 
-      const cpuBefore = cpuMs(first.pid);
+      const cpuBefore = processCpuMs(first.pid);
       const one = await lockWaits(admin, database.name, () => load(concurrency, write(first)));
       rows.push({
         what: "1 instance",
         concurrency,
         writesPerSecond: one.result.writes / one.result.seconds,
-        cpuMsPerWrite: (cpuMs(first.pid) - cpuBefore) / one.result.writes,
+        cpuMsPerWrite: (processCpuMs(first.pid) - cpuBefore) / one.result.writes,
         lockShare: one.lockShare,
       });
 
-      const cpuBeforeBoth = cpuMs(first.pid) + cpuMs(second.pid);
+      const cpuBeforeBoth = processCpuMs(first.pid) + processCpuMs(second.pid);
       const sendTo = [write(first), write(second)];
       const two = await lockWaits(admin, database.name, () => load(concurrency, (worker) => sendTo[worker % 2]!()));
       rows.push({
         what: "2 instances",
         concurrency,
         writesPerSecond: two.result.writes / two.result.seconds,
-        cpuMsPerWrite: (cpuMs(first.pid) + cpuMs(second.pid) - cpuBeforeBoth) / two.result.writes,
+        cpuMsPerWrite: (processCpuMs(first.pid) + processCpuMs(second.pid) - cpuBeforeBoth) / two.result.writes,
         lockShare: two.lockShare,
       });
       console.error(`bench:write: c=${concurrency} done`);
