@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startServer } from "./server.js";
-import { timerDelay } from "./timers.js";
+import { shutdownOnSignals } from "./shutdownOnSignals.js";
 
 async function main(): Promise<void> {
   let config;
@@ -23,32 +23,12 @@ async function main(): Promise<void> {
     `server ready at ${server.url}`,
   );
 
-  let shuttingDown = false;
-  const shutdown = (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    const signalledAt = performance.now();
-    logger.info({ signal }, "shutting down");
-    // Whatever happens, the process ends within the configured timeout.
-    setTimeout(() => {
-      logger.error("shutdown timed out; exiting");
-      process.exit(1);
-    }, timerDelay(config.shutdownTimeoutMs)).unref();
-    server.close().then(
-      () => {
-        logger.info({ durationMs: Math.round(performance.now() - signalledAt) }, "shutdown complete");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  // `on`, not `once`: a listener must stay registered, or a loader such as tsx
-  // sees none left and re-raises the signal, killing the process mid-drain.
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  shutdownOnSignals(logger, config.shutdownTimeoutMs, () => server.close(), {
+    stopping: "shutting down",
+    timedOut: "shutdown timed out; exiting",
+    stopped: "shutdown complete",
+    failed: "shutdown failed",
+  });
 }
 
 main().catch((error: unknown) => {

@@ -16,7 +16,7 @@ import { createLogger } from "../logger.js";
 import { resolveJwtSecret } from "../modules/auth/tokens.js";
 import { createEventCursors } from "../realtime/eventCursor.js";
 import { createRealtime } from "../realtime/index.js";
-import { timerDelay } from "../timers.js";
+import { shutdownOnSignals } from "../shutdownOnSignals.js";
 import { startJobs } from "./index.js";
 
 export const PGLITE_WORKER_REFUSAL =
@@ -65,33 +65,17 @@ async function main(): Promise<void> {
     : undefined;
   logger.info({ database: database.kind, metrics: metricsListener?.url }, "worker ready");
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "worker stopping");
-    setTimeout(() => {
-      logger.error("worker stop timed out; exiting");
-      process.exit(1);
-    }, timerDelay(config.shutdownTimeoutMs)).unref();
-    (async () => {
+  shutdownOnSignals(
+    logger,
+    config.shutdownTimeoutMs,
+    async () => {
       await jobs.stop(Math.max(1000, config.shutdownTimeoutMs - 1000));
       await realtime.close();
       await database.close();
       await metricsListener?.close();
-    })().then(
-      () => {
-        logger.info("worker stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "worker stop failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+    },
+    { stopping: "worker stopping", timedOut: "worker stop timed out; exiting", stopped: "worker stopped", failed: "worker stop failed" },
+  );
 }
 
 main().catch((error: unknown) => {
