@@ -126,7 +126,8 @@ export async function startBaselineServer(config: Config, raw: RawPrismaClient, 
           viewer,
           db,
           loaders: createLoaders(db),
-          refresh: () => ({ db: context.db, loaders: context.loaders }),
+          // Subscriptions are the only callers, and the benchmarks open none.
+          fresh: () => context,
           // Queries never reach auth or realtime; the benchmarks send none of
           // the operations that would.
           auth: undefined as unknown as GraphQLContext["auth"],

@@ -17,11 +17,11 @@ export interface GraphQLContext {
   db: PolicyClient;
   loaders: Loaders;
   /**
-   * Replaces db and loaders with fresh ones for the same viewer. A
-   * subscription calls it before each event, so no row cached for an earlier
-   * event is served again (events execute one at a time per subscription).
+   * A context for the same viewer and operation with fresh db and loaders: a
+   * subscription executes each event in one, so no row cached for an earlier
+   * event is served again.
    */
-  refresh(): { db: PolicyClient; loaders: Loaders };
+  fresh(): GraphQLContext;
   auth: AuthService;
   realtime: Realtime;
   webhooks: WebhookSettings;
@@ -33,7 +33,14 @@ export interface GraphQLContext {
 
 /** What the server keeps for the whole process, to build contexts from. */
 export interface ContextFactory {
-  (input: { requestId: string; viewer: Viewer | null; clientAddress: string; userAgent?: string | undefined; logger: Logger }): GraphQLContext;
+  (input: {
+    requestId: string;
+    viewer: Viewer | null;
+    clientAddress: string;
+    userAgent?: string | undefined;
+    /** The operation's logger, or how to make it when first needed. */
+    logger: Logger | (() => Logger);
+  }): GraphQLContext;
 }
 
 export function createContextFactory(deps: {
@@ -43,27 +50,49 @@ export function createContextFactory(deps: {
   webhooks: WebhookSettings;
   policyOptions: (logger: Logger) => PolicyOptions;
 }): ContextFactory {
-  return ({ requestId, viewer, clientAddress, userAgent, logger }) => {
-    const policyOptions = deps.policyOptions(logger);
-    const db = createPolicyClient(deps.prisma, viewer, policyOptions);
+  // db and loaders are made on first use, not with the context: a WebSocket
+  // subscription's context lives as long as the subscription, and with
+  // thousands of them open, most never touch either between events (their
+  // events are decided and executed for many at once, src/realtime).
+  const build = (
+    base: Omit<GraphQLContext, "db" | "loaders" | "fresh" | "logger">,
+    makeLogger: () => Logger,
+    policyOptions: () => PolicyOptions,
+  ): GraphQLContext => {
+    let db: PolicyClient | undefined;
+    let loaders: Loaders | undefined;
+    let logger: Logger | undefined;
     const context: GraphQLContext = {
-      requestId,
-      viewer,
-      db,
-      loaders: createLoaders(db),
-      refresh() {
-        context.db = createPolicyClient(deps.prisma, viewer, policyOptions);
-        context.loaders = createLoaders(context.db);
-        return { db: context.db, loaders: context.loaders };
+      ...base,
+      get db() {
+        return (db ??= createPolicyClient(deps.prisma, base.viewer, policyOptions()));
       },
-      auth: deps.auth,
-      realtime: deps.realtime,
-      webhooks: deps.webhooks,
-      logger,
-      clientAddress,
-      client: { address: clientAddress, userAgent: userAgent ?? null },
+      get loaders() {
+        return (loaders ??= createLoaders(context.db));
+      },
+      get logger() {
+        return (logger ??= makeLogger());
+      },
+      fresh: () => build(base, () => context.logger, policyOptions),
     };
     return context;
+  };
+  return ({ requestId, viewer, clientAddress, userAgent, logger }) => {
+    let policyOptions: PolicyOptions | undefined;
+    const makeLogger = typeof logger === "function" ? logger : () => logger;
+    return build(
+      {
+        requestId,
+        viewer,
+        auth: deps.auth,
+        realtime: deps.realtime,
+        webhooks: deps.webhooks,
+        clientAddress,
+        client: { address: clientAddress, userAgent: userAgent ?? null },
+      },
+      makeLogger,
+      () => (policyOptions ??= deps.policyOptions(makeLogger())),
+    );
   };
 }
 

@@ -33,6 +33,7 @@ import { originPolicy } from "./origins.js";
 import type { OperationLimits } from "./limits.js";
 import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
 import { checkOperation } from "./websocketOperationCheck.js";
+import { createSubscriptionExecutor } from "../realtime/execution.js";
 
 /** graphql-ws's Forbidden: the client retries it, with fresh connectionParams. */
 const CLOSE_FORBIDDEN = 4403;
@@ -212,6 +213,8 @@ export function attachWebSocketServer(options: {
     {
       schema: options.schema,
       isProd: config.isProduction,
+      // Each event executed once for every subscription with the same result (execution.ts).
+      subscribe: createSubscriptionExecutor(),
       connectionInitWaitTimeout: config.websocket.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         const { socket } = ctx.extra;
@@ -349,7 +352,8 @@ export function attachWebSocketServer(options: {
           viewer: ctx.extra.viewer ?? null,
           clientAddress: addressOf(ctx.extra.request),
           userAgent: ctx.extra.request.headers["user-agent"],
-          logger: logger.child({ requestId }),
+          // Made when first used: most subscriptions never log between events.
+          logger: () => logger.child({ requestId }),
         });
       },
     },

@@ -1,6 +1,10 @@
 // Decides, for one subscriber and one event, whether the event may be
 // delivered, by reading through that subscriber's own policy-bound client in a
-// fresh context (new loaders: no row cached from an earlier event).
+// fresh context (new loaders: no row cached from an earlier event). This is
+// the per-viewer path: live events are decided for all their subscribers at
+// once (audience.ts), which must agree with this one; this path decides when
+// the rules cannot be compiled, and is the oracle the batched one is tested
+// against (tests/realtime/audience.test.ts).
 //
 // The rules, at delivery time (not at the time of the change):
 // - the subscriber must still be a member of the event's space: after removal
@@ -14,11 +18,9 @@
 //   deletion) is the list rule applied to the owner and privacy the list had
 //   at the change (snapshotted in the event).
 //
-// One statement per subscriber and event: with thousands of subscribers that
-// is the cost of an event, so the membership condition rides in the row's own
-// read (the policy client ANDs its read filter onto it) instead of a second
-// statement for the space. The row read is primed into the fresh loaders, so
-// nested fields of the event (todo.list, owner...) resolve through them.
+// One statement per subscriber and event: the membership condition rides in
+// the row's own read (the policy client ANDs its read filter onto it) instead
+// of a second statement for the space.
 import type { GraphQLContext } from "../context.js";
 import type { ChangeEvent, DeliveredEvent } from "./events.js";
 
@@ -26,7 +28,7 @@ export async function readableEvent(event: ChangeEvent, context: GraphQLContext)
   const viewer = context.viewer;
   if (!viewer) return undefined;
   // The event's nested fields resolve through these same fresh loaders.
-  const { db, loaders } = context.refresh();
+  const { db, loaders } = context.fresh();
 
   // Still a member of the event's space: the list rule alone would let the
   // owner of a list read it after leaving the space.
@@ -46,12 +48,10 @@ export async function readableEvent(event: ChangeEvent, context: GraphQLContext)
     if (!event.todoId) return undefined;
     const todo = await db.todo.findFirst({ where: { id: event.todoId, list: inSpace } });
     if (!todo) return undefined;
-    loaders.todo.prime(todo.id, todo);
     return { ...event, todo, list: null };
   }
   const list = await db.list.findFirst({ where: { id: event.listId, ...inSpace } });
   if (!list) return undefined;
-  loaders.list.prime(list.id, list);
   return { ...event, todo: null, list };
 }
 

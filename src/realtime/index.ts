@@ -7,9 +7,12 @@ import type { RawPrismaClient } from "../db/database.js";
 import { badUserInput } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createMemoryBus, createRedisBus, type EventBus } from "./bus.js";
-import { createLimiter, type Limiter } from "./delivery.js";
+import type { GraphQLContext } from "../context.js";
+import { UncompilableRule } from "../policy/compiledRules.js";
+import { compileSubscriptionRules, createBatchedAudience, type Audience, type AudienceStats } from "./audience.js";
+import { createLimiter, readableEvent, type Limiter } from "./delivery.js";
 import type { EventCursors } from "./eventCursor.js";
-import type { ChangeEvent } from "./events.js";
+import type { ChangeEvent, DeliveredEvent } from "./events.js";
 import {
   afterPosition,
   LOG_ORDER,
@@ -20,7 +23,7 @@ import {
   type CommittedEvent,
   type LogPosition,
 } from "./eventLog.js";
-import { EventTailer, type EventFilter } from "./tailer.js";
+import { EventTailer, type EventFilter, type TailedEvent } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
 
@@ -28,6 +31,14 @@ export interface Realtime {
   readonly tailer: EventTailer;
   /** Bounds the per-subscriber delivery checks running at once (delivery.ts). */
   readonly deliveryChecks: Limiter;
+  /**
+   * What the subscriber of `context` receives of the event, or undefined when
+   * they may not receive it: decided once for the event's whole audience
+   * (audience.ts), or per subscriber when the rules could not be compiled.
+   */
+  deliver(tailed: TailedEvent, context: GraphQLContext): Promise<DeliveredEvent | undefined>;
+  /** What batched delivery decisions have cost so far (for metrics and benchmarks). */
+  readonly fanOutStats: Readonly<AudienceStats>;
   /** Turns event ids into the opaque cursors clients see, and back. */
   readonly cursors: EventCursors;
   /** Called after a transaction with events commits. */
@@ -75,6 +86,21 @@ export async function createRealtime(
     return count;
   };
 
+  const batched = (() => {
+    try {
+      return createBatchedAudience(prisma, compileSubscriptionRules());
+    } catch (error) {
+      if (!(error instanceof UncompilableRule)) throw error;
+      // Correct either way: every subscriber then reads through its own policy client.
+      logger.warn({ err: error }, "subscription rules not compiled: each event is checked per subscriber");
+      return undefined;
+    }
+  })();
+  // One decision per shared event, kept as long as some subscription still
+  // holds the event (a WeakMap: nothing to expire by hand).
+  const decisions = new WeakMap<TailedEvent, Promise<Audience>>();
+  const deliveryChecks = createLimiter(deliveryConcurrency(config.database));
+
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>
     badUserInput(
@@ -85,7 +111,19 @@ export async function createRealtime(
   return {
     tailer,
     cursors,
-    deliveryChecks: createLimiter(deliveryConcurrency(config.database)),
+    deliveryChecks,
+    fanOutStats: batched?.stats ?? { events: 0, sqlStatements: 0 },
+    async deliver(tailed, context) {
+      const viewerId = context.viewer?.id;
+      if (viewerId === undefined) return undefined;
+      if (!batched || !tailed.audience.has(viewerId)) return deliveryChecks.run(() => readableEvent(tailed.event, context));
+      let decision = decisions.get(tailed);
+      if (!decision) {
+        decision = batched.decide(tailed.event, [...tailed.audience]);
+        decisions.set(tailed, decision);
+      }
+      return (await decision).get(viewerId);
+    },
     published(events) {
       if (events.length > 0) bus.publish();
     },

@@ -1,6 +1,7 @@
 // The event stream behind one subscription: optional replay from the log,
 // then live events from the tailer, each checked against the subscriber's
-// rights (delivery.ts) before it is yielded.
+// rights (Realtime.deliver: decided for every subscriber of a live event at
+// once, audience.ts) before it is yielded.
 //
 // Joining replay and live without gap or duplicate: the live subscription is
 // opened first, so everything the tailer passes on from then on is queued.
@@ -15,34 +16,33 @@
 // quiet list may never come; so return() here first closes the live
 // subscription, which ends that await, and the generator then finishes.
 import type { GraphQLContext } from "../context.js";
-import { readableEvent } from "./delivery.js";
-import type { ChangeEvent, DeliveredEvent } from "./events.js";
+import { requireViewer } from "../context.js";
+import type { DeliveredEvent } from "./events.js";
 import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
-import type { EventFilter } from "./tailer.js";
+import type { EventFilter, TailedEvent } from "./tailer.js";
 
 export function eventStream(
   context: GraphQLContext,
   filter: EventFilter,
   after: LogPosition | undefined,
 ): AsyncIterableIterator<DeliveredEvent> {
-  const live = context.realtime.tailer.subscribe(filter);
+  const viewer = requireViewer(context);
+  const live = context.realtime.tailer.subscribe(filter, viewer.id);
   let cancelled = false;
 
   async function* run(): AsyncGenerator<DeliveredEvent> {
     try {
       let last = after ?? live.startPosition;
-      const sources: AsyncIterable<ChangeEvent>[] = [];
-      if (after !== undefined) sources.push(context.realtime.replay(filter, after));
+      const sources: AsyncIterable<TailedEvent>[] = [];
+      if (after !== undefined) sources.push(replayed(context.realtime.replay(filter, after), viewer.id));
       sources.push(live.events);
       for (const source of sources) {
-        for await (const event of source) {
+        for await (const tailed of source) {
           if (cancelled) return;
-          const position = positionOf(event);
+          const position = positionOf(tailed.event);
           if (!isAfter(position, last)) continue;
           last = position;
-          const delivered = await context.realtime.deliveryChecks.run(async () =>
-            cancelled ? undefined : readableEvent(event, context),
-          );
+          const delivered = await context.realtime.deliver(tailed, context);
           if (delivered && !cancelled) yield delivered;
         }
       }
@@ -71,4 +71,9 @@ export function eventStream(
       return this;
     },
   };
+}
+
+/** Replayed events go through the same evaluator as live ones, each for this subscriber alone. */
+async function* replayed(events: AsyncIterable<TailedEvent["event"]>, viewerId: string): AsyncGenerator<TailedEvent> {
+  for await (const event of events) yield { event, audience: new Set([viewerId]) };
 }

@@ -9,9 +9,13 @@
 // older transactions to end; the tailer then looks again soon, backing off up
 // to the poll interval, rather than waiting for the next bus message (the
 // older transaction may write no event, so nobody would announce its end).
-// This module reads the Event table directly: it holds ids only, and every
-// subscriber re-checks each event against its own policy-bound client before
-// anything is delivered.
+// This module reads the Event table directly: it holds ids only, and each
+// event is checked against every subscriber's rights before anything is
+// delivered (audience.ts).
+//
+// An event goes to all its local subscribers as one shared TailedEvent that
+// names their audience (the viewers behind them): the event is then decided
+// once for all of them, by whichever subscriber reaches it first.
 import type { RawPrismaClient } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import type { EventBus } from "./bus.js";
@@ -44,18 +48,26 @@ export function matches(filter: EventFilter, event: ChangeEvent): boolean {
   );
 }
 
+/** One event, as handed to every local subscription it matched. */
+export interface TailedEvent {
+  readonly event: ChangeEvent;
+  /** The audience keys (viewer ids) of the subscriptions it was handed to. */
+  readonly audience: ReadonlySet<string>;
+}
+
 export interface LiveSubscription {
   /** Where in the log the tailer stood when this subscription began. */
   readonly startPosition: LogPosition;
   /** Live events after startPosition, in log order. Ends as soon as close() is called. */
-  readonly events: AsyncIterableIterator<ChangeEvent>;
+  readonly events: AsyncIterableIterator<TailedEvent>;
   /** Stops delivery at once: queued events are dropped, a pending next() ends. */
   close(): void;
 }
 
 interface Subscriber {
   filter: EventFilter;
-  push(event: ChangeEvent): void;
+  audienceKey: string;
+  push(event: TailedEvent): void;
   close(): void;
 }
 
@@ -95,12 +107,14 @@ export class EventTailer {
     this.pollTimer.unref();
   }
 
-  subscribe(filter: EventFilter): LiveSubscription {
-    let queue: ChangeEvent[] = [];
-    let waiting: ((result: IteratorResult<ChangeEvent>) => void) | undefined;
+  /** `audienceKey`: who the subscription delivers to (the viewer's id). */
+  subscribe(filter: EventFilter, audienceKey: string): LiveSubscription {
+    let queue: TailedEvent[] = [];
+    let waiting: ((result: IteratorResult<TailedEvent>) => void) | undefined;
     let closed = false;
     const subscriber: Subscriber = {
       filter,
+      audienceKey,
       push: (event) => {
         if (waiting) {
           const resolve = waiting;
@@ -120,7 +134,7 @@ export class EventTailer {
     if (this.stopped) subscriber.close();
     else this.subscribers.add(subscriber);
 
-    const events: AsyncIterableIterator<ChangeEvent> = {
+    const events: AsyncIterableIterator<TailedEvent> = {
       next: () => {
         if (closed) return Promise.resolve({ value: undefined, done: true });
         const next = queue.shift();
@@ -203,9 +217,16 @@ export class EventTailer {
         }
         const event = toChangeEvent(row);
         this.position = positionOf(event);
+        const receivers: Subscriber[] = [];
+        const audience = new Set<string>();
         for (const subscriber of this.subscribers) {
-          if (matches(subscriber.filter, event)) subscriber.push(event);
+          if (!matches(subscriber.filter, event)) continue;
+          receivers.push(subscriber);
+          audience.add(subscriber.audienceKey);
         }
+        if (receivers.length === 0) continue;
+        const tailed: TailedEvent = { event, audience };
+        for (const subscriber of receivers) subscriber.push(tailed);
       }
       if (held || rows.length < BATCH || this.stopped) break;
     }

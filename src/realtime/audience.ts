@@ -1,0 +1,139 @@
+// Decides one event for many subscribers at once: which viewers may receive
+// it, and the row they receive, at a number of statements that does not grow
+// with the number of viewers.
+//
+// The rule is the per-viewer one of delivery.ts (readableEvent), built from
+// the same rules table (src/policy/rules.ts) instead of restated:
+// - the viewer may read the space now (a member: after removal nothing more
+//   is delivered from it), and
+// - CREATED/UPDATED: may read the row now (the todo or the list, by its read
+//   rule), which is delivered as it is now;
+// - DELETED todo whose list still exists: may read that list now;
+// - DELETED list, or todo whose list is gone: the list rule applied to the
+//   owner and privacy the list had at the change (kept in the event), with
+//   the space's memberships as they are now.
+//
+// Each rule is compiled once (compiledRules.ts); per event the row is loaded
+// once, with the candidates' memberships the rule tests, and every candidate
+// is decided in memory. Memberships are read per event, after the event
+// committed, so a removal committed before an event always revokes it.
+//
+// Every viewer allowed gets the same DeliveredEvent object: what depends on
+// the row alone can then be computed once for all of them (execution.ts).
+import type { RawPrismaClient } from "../db/database.js";
+import type { List, Todo } from "../generated/prisma/client.js";
+import { withQueryStats } from "../db/queryStats.js";
+import {
+  allOf,
+  compileReadRule,
+  compileWhere,
+  evaluate,
+  includeFor,
+  sentinelViewer,
+  type RuleExpr,
+} from "../policy/compiledRules.js";
+import { relations, rules, type ModelName } from "../policy/rules.js";
+import type { ChangeEvent, DeliveredEvent } from "./events.js";
+
+/** The viewers who may receive an event, each with what they receive. */
+export type Audience = ReadonlyMap<string, DeliveredEvent>;
+
+export interface AudienceStats {
+  /** Events decided (one decision may cover thousands of viewers). */
+  events: number;
+  /** SQL statements those decisions sent. */
+  sqlStatements: number;
+}
+
+export interface BatchedAudience {
+  decide(event: ChangeEvent, viewerIds: readonly string[]): Promise<Audience>;
+  readonly stats: Readonly<AudienceStats>;
+}
+
+type Row = Record<string, unknown>;
+
+interface CompiledSubscriptionRules {
+  todo: RuleExpr;
+  list: RuleExpr;
+  space: RuleExpr;
+}
+
+/** The subscription rules, compiled from rules.ts; throws UncompilableRule when they cannot be. */
+export function compileSubscriptionRules(): CompiledSubscriptionRules {
+  const spaceReadable = rules.space.read(sentinelViewer);
+  return {
+    todo: allOf(compileReadRule("todo"), compileWhere("todo", { list: { space: spaceReadable } })),
+    list: allOf(compileReadRule("list"), compileWhere("list", { space: spaceReadable })),
+    space: compileReadRule("space"),
+  };
+}
+
+export function createBatchedAudience(prisma: RawPrismaClient, compiled: CompiledSubscriptionRules): BatchedAudience {
+  // A deleted list is decided on a row made from the event: only its space
+  // can be loaded for it, so its rule may follow no other relation.
+  const listRelations = Object.keys(includeFor(compiled.list, []) ?? {});
+  if (listRelations.some((relation) => relation !== "space")) {
+    throw new Error(`The list rule follows ${listRelations.join(", ")}: a deleted list cannot be decided from its event`);
+  }
+  const stats: AudienceStats = { events: 0, sqlStatements: 0 };
+
+  const loadTodo = (id: string, candidates: readonly string[]) =>
+    prisma.todo.findUnique({ where: { id }, include: includeFor(compiled.todo, candidates) }) as Promise<Row | null>;
+  const loadList = (id: string, candidates: readonly string[]) =>
+    prisma.list.findUnique({ where: { id }, include: includeFor(compiled.list, candidates) }) as Promise<Row | null>;
+  const loadSpace = (id: string, candidates: readonly string[]) =>
+    prisma.space.findUnique({ where: { id }, include: includeFor(compiled.space, candidates) }) as Promise<Row | null>;
+
+  async function decideUncounted(event: ChangeEvent, viewerIds: readonly string[]): Promise<Audience> {
+    const candidates = new Set(viewerIds);
+    const allowed = (expr: RuleExpr, row: Row, delivered: DeliveredEvent): Audience => {
+      const audience = new Map<string, DeliveredEvent>();
+      for (const viewerId of candidates) if (evaluate(expr, row, viewerId, candidates)) audience.set(viewerId, delivered);
+      return audience;
+    };
+    const nobody: Audience = new Map();
+
+    if (event.kind !== "DELETED") {
+      if (event.subject === "TODO") {
+        if (!event.todoId) return nobody;
+        const todo = await loadTodo(event.todoId, viewerIds);
+        if (!todo || (todo.list as Row).spaceId !== event.spaceId) return nobody;
+        return allowed(compiled.todo, todo, { ...event, todo: ownColumns("todo", todo) as unknown as Todo, list: null });
+      }
+      const list = await loadList(event.listId, viewerIds);
+      if (!list || list.spaceId !== event.spaceId) return nobody;
+      return allowed(compiled.list, list, { ...event, todo: null, list: ownColumns("list", list) as unknown as List });
+    }
+
+    const deleted: DeliveredEvent = { ...event, todo: null, list: null };
+    if (event.subject === "TODO") {
+      const list = await loadList(event.listId, viewerIds);
+      if (list) return list.spaceId === event.spaceId ? allowed(compiled.list, list, deleted) : nobody;
+    }
+    // The list is gone: its rule as it stood at the change, over the space now.
+    const space = await loadSpace(event.spaceId, viewerIds);
+    if (!space) return nobody;
+    const listThen: Row = { id: event.listId, spaceId: event.spaceId, ownerId: event.listOwnerId, private: event.listPrivate, space };
+    return allowed(compiled.list, listThen, deleted);
+  }
+
+  return {
+    stats,
+    async decide(event, viewerIds) {
+      const counted = { sqlStatements: 0 };
+      try {
+        return await withQueryStats(counted, () => decideUncounted(event, viewerIds));
+      } finally {
+        stats.events += 1;
+        stats.sqlStatements += counted.sqlStatements;
+      }
+    },
+  };
+}
+
+/** The row without the relations loaded to decide it: what the policy client would have returned. */
+function ownColumns(model: ModelName, row: Row): Row {
+  const own: Row = {};
+  for (const [key, value] of Object.entries(row)) if (!(key in relations[model])) own[key] = value;
+  return own;
+}
