@@ -106,6 +106,10 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS: positiveInt.optional(),
   WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
   WS_MAX_PENDING_PER_ADDRESS: positiveInt.default(50),
+  // A subscription with more events than this waiting to be sent (its client
+  // reads too slowly) closes its socket with 4413 rather than have them
+  // buffered without bound (src/realtime/tailer.ts).
+  WS_MAX_PENDING_EVENTS: positiveInt.default(1000),
   SHUTDOWN_TIMEOUT: durationMs.prefault("10s"),
   // Serving on, with /ready at 503, before the drain begins (for load balancers).
   SHUTDOWN_DELAY: durationMs.prefault("0s"),
@@ -220,6 +224,8 @@ export interface Config {
     maxConnectionsPerUser: number;
     /** Sockets from one client address that have not been acknowledged yet. */
     maxPendingPerAddress: number;
+    /** Events one subscription may have waiting to be sent before its socket is closed as a slow consumer (4413). */
+    maxPendingEvents: number;
   };
   shutdownTimeoutMs: number;
   /** From the signal to the start of the drain: serving on, with /ready at 503 (≤ timeout − 2 s). */
@@ -408,6 +414,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxConnections: env.WS_MAX_CONNECTIONS ?? defaultMaxConnections(),
       maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
       maxPendingPerAddress: env.WS_MAX_PENDING_PER_ADDRESS,
+      maxPendingEvents: env.WS_MAX_PENDING_EVENTS,
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     shutdownDelayMs: env.SHUTDOWN_DELAY,

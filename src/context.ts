@@ -29,6 +29,15 @@ export interface GraphQLContext {
   clientAddress: string;
   /** The address and User-Agent of the caller, for the sessions it starts. */
   client: ClientInfo;
+  /** The connection a subscription delivers over (WebSocket operations only). */
+  transport?: SubscriptionTransport;
+}
+
+export interface SubscriptionTransport {
+  /** Events a subscription may have waiting to be sent. */
+  maxPendingEvents: number;
+  /** Called when a subscription has more waiting: ends the connection. */
+  slowConsumer(): void;
 }
 
 /** What the server keeps for the whole process, to build contexts from. */
@@ -40,6 +49,7 @@ export interface ContextFactory {
     userAgent?: string | undefined;
     /** The operation's logger, or how to make it when first needed. */
     logger: Logger | (() => Logger);
+    transport?: SubscriptionTransport;
   }): GraphQLContext;
 }
 
@@ -77,7 +87,7 @@ export function createContextFactory(deps: {
     };
     return context;
   };
-  return ({ requestId, viewer, clientAddress, userAgent, logger }) => {
+  return ({ requestId, viewer, clientAddress, userAgent, logger, transport }) => {
     let policyOptions: PolicyOptions | undefined;
     const makeLogger = typeof logger === "function" ? logger : () => logger;
     return build(
@@ -89,6 +99,7 @@ export function createContextFactory(deps: {
         webhooks: deps.webhooks,
         clientAddress,
         client: { address: clientAddress, userAgent: userAgent ?? null },
+        ...(transport ? { transport } : {}),
       },
       makeLogger,
       () => (policyOptions ??= deps.policyOptions(makeLogger())),

@@ -35,6 +35,8 @@ export interface Metrics {
   eventsPublished(count: number): void;
   readonly jobs: JobObserver;
   readonly webhooks: WebhookObserver;
+  /** Where the realtime_fanout_* counters read the batched delivery decisions' totals from, at each scrape. */
+  watchFanOut(read: () => { events: number; sqlStatements: number }): void;
   /** Where jobs_queue_depth reads the waiting jobs per kind from, at each scrape. */
   watchQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** The Prometheus text of this instance and of the process. */
@@ -102,6 +104,31 @@ export function createMetrics(): Metrics {
     help: "Subscription events sent to WebSocket clients by this instance.",
     registers: [registry],
   });
+
+  // Totals kept by the realtime module itself (it counts them per decision,
+  // outside any request): read at each scrape.
+  let readFanOut: (() => { events: number; sqlStatements: number }) | undefined;
+  const fanOutCounter = (name: string, help: string, pick: (totals: { events: number; sqlStatements: number }) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        if (!readFanOut) return;
+        this.reset();
+        this.inc(pick(readFanOut()));
+      },
+    });
+  fanOutCounter(
+    "realtime_fanout_events_total",
+    "Live events decided for their local subscribers at once (one decision per event, whatever the number of subscribers).",
+    (totals) => totals.events,
+  );
+  fanOutCounter(
+    "realtime_fanout_sql_statements_total",
+    "SQL statements those decisions sent: divided by realtime_fanout_events_total, the statements per event.",
+    (totals) => totals.sqlStatements,
+  );
 
   let readQueueDepth: (() => Promise<Record<string, number>>) | undefined;
   new Gauge({
@@ -192,6 +219,9 @@ export function createMetrics(): Metrics {
     },
     watchQueueDepth(read) {
       readQueueDepth = read;
+    },
+    watchFanOut(read) {
+      readFanOut = read;
     },
     async render() {
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`;

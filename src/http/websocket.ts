@@ -32,11 +32,17 @@ import { clientCodes, isUnexpectedError } from "./formatError.js";
 import { originPolicy } from "./origins.js";
 import type { OperationLimits } from "./limits.js";
 import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
-import { checkOperation } from "./websocketOperationCheck.js";
+import { checkOperation, ValidatedDocuments } from "./websocketOperationCheck.js";
 import { createSubscriptionExecutor } from "../realtime/execution.js";
 
 /** graphql-ws's Forbidden: the client retries it, with fresh connectionParams. */
 const CLOSE_FORBIDDEN = 4403;
+/**
+ * A slow consumer: a subscription of the socket has more than
+ * WS_MAX_PENDING_EVENTS events waiting to be sent. graphql-ws clients retry
+ * it; the client resumes with `after` from the last event it read.
+ */
+export const CLOSE_SLOW_CONSUMER = 4413;
 
 /**
  * One operation on a socket, from subscribe to its end. Keyed by the subscribe
@@ -122,6 +128,7 @@ export function attachWebSocketServer(options: {
   const admission = createWebSocketAdmission(config.websocket);
   const origins = originPolicy(config.cors.origins);
   const admissions = new WeakMap<WebSocket, Admission>();
+  const documents = new ValidatedDocuments();
   const addressOf = (request: IncomingMessage) => clientAddress(request, config.trustProxy);
   const refused = (reason: RefusalReason, address: string, userId?: string) => {
     observer?.onConnectionRefused?.(reason);
@@ -305,7 +312,7 @@ export function attachWebSocketServer(options: {
             ),
           ]);
         }
-        const { operation, result } = checkOperation(options.schema, options.limits, payload);
+        const { operation, result } = checkOperation(options.schema, options.limits, payload, documents);
         if (operation) {
           record.operationName = operation.name?.value ?? "anonymous";
           record.operationType = operation.operation;
@@ -354,6 +361,19 @@ export function attachWebSocketServer(options: {
           userAgent: ctx.extra.request.headers["user-agent"],
           // Made when first used: most subscriptions never log between events.
           logger: () => logger.child({ requestId }),
+          // graphql-ws sends a subscription's next event only once the
+          // previous one is written to the socket: a client that stops
+          // reading leaves its events waiting in the server. Past the bound
+          // it is closed instead, and resumes with `after` when it can keep up.
+          transport: {
+            maxPendingEvents: config.websocket.maxPendingEvents,
+            slowConsumer: () => {
+              const socket = ctx.extra.socket;
+              if (socket.readyState !== socket.OPEN) return;
+              logger.info({ requestId, viewerId: ctx.extra.viewer?.id ?? null }, "websocket closed: slow consumer");
+              socket.close(CLOSE_SLOW_CONSUMER, `Slow consumer: more than ${config.websocket.maxPendingEvents} events waiting`);
+            },
+          },
         });
       },
     },

@@ -31,16 +31,12 @@ export function checkOperation(
   schema: GraphQLSchema,
   limits: OperationLimits,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+  documents: ValidatedDocuments = new ValidatedDocuments(1),
 ): CheckedOperation {
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query, limits.parseOptions);
-  } catch (error) {
-    const message = error instanceof GraphQLError ? error.message : "The operation could not be parsed.";
-    return { result: [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })] };
-  }
+  const parsed = documents.get(payload.query, () => parseAndValidate(schema, limits, payload.query));
+  if ("parseErrors" in parsed) return { result: parsed.parseErrors };
+  const { document, errors } = parsed;
   const operation = getOperationAST(document, payload.operationName) ?? undefined;
-  const errors = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
   if (errors.length) {
     return {
       operation,
@@ -68,4 +64,46 @@ export function checkOperation(
   const costError = limits.costError(schema, document, payload.operationName, payload.variables);
   if (costError) return { operation, result: [costError] };
   return { operation, result: { schema, document, operationName: payload.operationName, variableValues: payload.variables } };
+}
+
+type Parsed = { document: DocumentNode; errors: readonly GraphQLError[] } | { parseErrors: GraphQLError[] };
+
+function parseAndValidate(schema: GraphQLSchema, limits: OperationLimits, query: string): Parsed {
+  let document: DocumentNode;
+  try {
+    document = parse(query, limits.parseOptions);
+  } catch (error) {
+    const message = error instanceof GraphQLError ? error.message : "The operation could not be parsed.";
+    return { parseErrors: [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })] };
+  }
+  return { document, errors: validate(schema, document, [...specifiedRules, ...limits.validationRules]) };
+}
+
+/**
+ * Parsed and validated documents by their text, the least recently used
+ * dropped beyond `capacity`. Thousands of subscribers of one app send the
+ * same few documents: each is parsed and validated once and held once (a
+ * parsed document takes several KB of heap), and subscriptions sharing a
+ * document can share its execution (src/realtime/execution.ts). Texts that do
+ * not parse are not kept.
+ */
+export class ValidatedDocuments {
+  private readonly entries = new Map<string, Parsed>();
+
+  constructor(private readonly capacity = 1000) {}
+
+  get(query: string, make: () => Parsed): Parsed {
+    const found = this.entries.get(query);
+    if (found) {
+      this.entries.delete(query);
+      this.entries.set(query, found);
+      return found;
+    }
+    const made = make();
+    if ("document" in made) {
+      this.entries.set(query, made);
+      if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return made;
+  }
 }

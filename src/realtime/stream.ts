@@ -27,7 +27,12 @@ export function eventStream(
   after: LogPosition | undefined,
 ): AsyncIterableIterator<DeliveredEvent> {
   const viewer = requireViewer(context);
-  const live = context.realtime.tailer.subscribe(filter, viewer.id);
+  const transport = context.transport;
+  const live = context.realtime.tailer.subscribe(
+    filter,
+    viewer.id,
+    transport && { maxPending: transport.maxPendingEvents, overflow: () => transport.slowConsumer() },
+  );
   let cancelled = false;
 
   async function* run(): AsyncGenerator<DeliveredEvent> {

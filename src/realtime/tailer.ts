@@ -107,8 +107,12 @@ export class EventTailer {
     this.pollTimer.unref();
   }
 
-  /** `audienceKey`: who the subscription delivers to (the viewer's id). */
-  subscribe(filter: EventFilter, audienceKey: string): LiveSubscription {
+  /**
+   * `audienceKey`: who the subscription delivers to (the viewer's id).
+   * `bound`: at most `maxPending` events wait for the consumer; one more ends
+   * the subscription and calls `overflow` (a consumer that stopped reading).
+   */
+  subscribe(filter: EventFilter, audienceKey: string, bound?: { maxPending: number; overflow(): void }): LiveSubscription {
     let queue: TailedEvent[] = [];
     let waiting: ((result: IteratorResult<TailedEvent>) => void) | undefined;
     let closed = false;
@@ -120,6 +124,9 @@ export class EventTailer {
           const resolve = waiting;
           waiting = undefined;
           resolve({ value: event, done: false });
+        } else if (bound && queue.length >= bound.maxPending) {
+          subscriber.close();
+          bound.overflow();
         } else queue.push(event);
       },
       close: () => {

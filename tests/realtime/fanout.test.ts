@@ -1,0 +1,177 @@
+// Delivery to many subscribers at once: each live event is decided for all
+// its subscribers together (src/realtime/audience.ts) and executed once for
+// every subscription whose result cannot differ (src/realtime/execution.ts).
+// These tests hold that path to the same rules as the per-viewer one:
+// revocation mid-fan-out, results that depend on the viewer, and a client
+// that stops reading.
+import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { TestServer } from "../helpers/server.js";
+import { signUp } from "../helpers/server.js";
+import { api, logBetween, newestEvent, realtimeServerPerFile, spaceWithMembers, testCursors, type Stream } from "./helpers.js";
+
+let server: TestServer;
+const open = realtimeServerPerFile((started) => (server = started), {
+  // The slow consumer below: a subscription with more than this waiting closes its socket.
+  WS_MAX_PENDING_EVENTS: "20",
+  LIMIT_MAX_ALIASES: "0",
+  LIMIT_MAX_TOKENS: "0",
+  LIMIT_MAX_COST: "0",
+});
+
+const TITLES = `subscription ($spaceId: ID!, $after: String) {
+  spaceActivity(spaceId: $spaceId, after: $after) { ... on TodoEvent { kind cursor todo { id title } } }
+}`;
+type TitleEvent = { spaceActivity: { kind?: string; cursor?: string; todo?: { id: string; title: string } | null } };
+const titleOf = (item: TitleEvent) => item.spaceActivity.todo?.title;
+
+/** Writes probes until every stream has delivered one: all of them are registered. */
+async function untilAllLive(streams: Stream<TitleEvent>[], write: (title: string) => Promise<unknown>) {
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    const probe = `probe-${attempt}`;
+    await write(probe);
+    const deadline = Date.now() + 500 * attempt;
+    while (Date.now() < deadline && !streams.every((stream) => stream.received.some((item) => titleOf(item) === probe))) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    if (streams.every((stream) => stream.received.some((item) => titleOf(item) === probe))) return;
+  }
+  throw new Error("not every subscription delivered a probe");
+}
+
+const titlesReceived = (stream: Stream<TitleEvent>): string[] =>
+  stream.received.map(titleOf).filter((title): title is string => title !== undefined && !title.startsWith("probe-"));
+
+describe("a member removed while a 1,000-subscription fan-out is in flight", () => {
+  it("receives nothing committed after the removal, while everyone else receives everything, in order", async () => {
+    const MEMBERS = 20;
+    const PER_MEMBER = 50; // 20 × 50 = 1,000 subscriptions, one socket per member
+    const { spaceId, admin, members } = await spaceWithMembers(server, MEMBERS);
+    const list = await admin.api.createList(spaceId, "Busy list");
+    const todo = await admin.api.createTodo(list.id, "start");
+    const streamsOf = members.map((member) => {
+      const connection = open(member.token);
+      return Array.from({ length: PER_MEMBER }, () => connection.subscribe<TitleEvent>(TITLES, { spaceId }));
+    });
+    const all = streamsOf.flat();
+    expect(all).toHaveLength(1000);
+    await untilAllLive(all, (title) => admin.api.updateTodo(todo.id, { title }));
+
+    const victim = members[7]!;
+    const before = Array.from({ length: 10 }, (_, index) => `before-${index}`);
+    const after = Array.from({ length: 10 }, (_, index) => `after-${index}`);
+    for (const title of before) await admin.api.updateTodo(todo.id, { title });
+    // The earlier writes are still being delivered to 1,000 subscriptions.
+    await admin.api.removeMember(victim.membershipId);
+    for (const title of after) await admin.api.updateTodo(todo.id, { title });
+
+    const others = streamsOf.filter((_, index) => index !== 7).flat();
+    await Promise.all(others.map((stream) => stream.until((item) => titleOf(item) === "after-9", "the last write", 30_000)));
+    for (const stream of others) expect(titlesReceived(stream)).toEqual([...before, ...after]);
+    // The victim's streams have had as long as everyone else's: nothing after the removal.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const stream of streamsOf[7]!) {
+      const received = titlesReceived(stream);
+      expect(received.filter((title) => title.startsWith("after-"))).toEqual([]);
+      // What came before the removal arrives whole and in order, or stops at the removal.
+      expect(before.slice(0, received.length)).toEqual(received);
+    }
+  }, 120_000);
+});
+
+describe("subscriptions whose results depend on the viewer", () => {
+  it("are executed for each viewer: one sees the owner's email through a shared space, the other, who shares none now, gets null", async () => {
+    const { spaceId, admin, members } = await spaceWithMembers(server, 2);
+    const [near, far] = members as [(typeof members)[0], (typeof members)[0]];
+    // The todo's owner also shares a second space with `near` only, then leaves the first.
+    const owner = await signUp(server);
+    const ownerApi = api(server, owner.token);
+    const membership = await admin.api.addMember(spaceId, owner.email);
+    const other = await ownerApi.createSpace("Second space");
+    await ownerApi.addMember(other, near.email);
+    const list = await admin.api.createList(spaceId, "Shared list");
+    const todo = await ownerApi.createTodo(list.id, "theirs");
+    await admin.api.removeMember(membership);
+
+    const query = `subscription ($spaceId: ID!) {
+      spaceActivity(spaceId: $spaceId) { ... on TodoEvent { todo { title owner { id email } list { title } } } }
+    }`;
+    type OwnerEvent = { spaceActivity: { todo?: { title: string; owner: { id: string; email: string | null }; list: { title: string } } | null } };
+    const nearStream = open(near.token).subscribe<OwnerEvent>(query, { spaceId });
+    const farStream = open(far.token).subscribe<OwnerEvent>(query, { spaceId });
+    const probe = async (title: string) => admin.api.updateTodo(todo.id, { title });
+    for (let attempt = 1; ; attempt++) {
+      await probe(`probe-${attempt}`);
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      if (nearStream.received.length > 0 && farStream.received.length > 0) break;
+      if (attempt === 15) throw new Error("the subscriptions never went live");
+    }
+    nearStream.skipAll();
+    farStream.skipAll();
+    await probe("checked");
+    const [nearEvent] = await nearStream.until((item) => item.spaceActivity.todo?.title === "checked");
+    const [farEvent] = await farStream.until((item) => item.spaceActivity.todo?.title === "checked");
+    expect(nearEvent!.spaceActivity.todo).toEqual({ title: "checked", owner: { id: owner.user.id, email: owner.email }, list: { title: "Shared list" } });
+    expect(farEvent!.spaceActivity.todo).toEqual({ title: "checked", owner: { id: owner.user.id, email: null }, list: { title: "Shared list" } });
+  }, 60_000);
+});
+
+describe("a client that stops reading", () => {
+  it("is closed with 4413 once more than WS_MAX_PENDING_EVENTS events wait for it, and resumes with `after` with no gap", async () => {
+    const { spaceId, admin, members } = await spaceWithMembers(server, 1);
+    const reader = members[0]!;
+    const list = await admin.api.createList(spaceId, "Large events");
+    const todo = await admin.api.createTodo(list.id, "start");
+    // Each event carries its title 500 times over (about 50 KB).
+    const aliases = Array.from({ length: 500 }, (_, index) => `t${index}: title`).join(" ");
+    const query = `subscription ($spaceId: ID!, $after: String) {
+      spaceActivity(spaceId: $spaceId, after: $after) { ... on TodoEvent { cursor todo { title ${aliases} } } }
+    }`;
+
+    // A raw graphql-ws socket, so that reading can be stopped under it.
+    const socket = new WebSocket(server.wsUrl, "graphql-transport-ws");
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    const received: { cursor: string; title: string }[] = [];
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as { type: string; payload?: { data?: { spaceActivity?: { cursor?: string; todo?: { title: string } } } } };
+      const event = message.payload?.data?.spaceActivity;
+      if (message.type === "next" && event?.cursor && event.todo) received.push({ cursor: event.cursor, title: event.todo.title });
+    });
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${reader.token}` } }));
+    await new Promise((resolve) => socket.once("message", resolve)); // connection_ack
+    socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query, variables: { spaceId } } }));
+    const longTitle = (index: number) => `w${String(index).padStart(3, "0")}-${"x".repeat(90)}`;
+    for (let attempt = 1; received.length === 0; attempt++) {
+      if (attempt > 20) throw new Error("the subscription never went live");
+      await admin.api.updateTodo(todo.id, { title: `probe-${attempt}` });
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+    const lastRead = received.at(-1)!;
+
+    // Stop reading: the kernel's buffers fill, then the server's. The client
+    // sees the close only once it reads again.
+    const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    for (let index = 0; index < 200; index++) await admin.api.updateTodo(todo.id, { title: longTitle(index) });
+    tcp.resume();
+    const close = await closed;
+    expect(close.code).toBe(4413);
+    expect(close.reason).toMatch(/^Slow consumer/);
+
+    // Resumed from the last event read before reading stopped: every event
+    // of the log after it, once, in order (each shows the todo as it is now).
+    const prisma = server.database.prisma;
+    const newest = await newestEvent(prisma, { spaceId });
+    const expected = (await logBetween(prisma, { spaceId }, testCursors.decode(lastRead.cursor)!, newest.id)).map((event) => testCursors.encode(event.id));
+    expect(expected.length).toBeGreaterThanOrEqual(200);
+    const resumed = open(reader.token).subscribe<{ spaceActivity: { cursor?: string } }>(
+      `subscription ($spaceId: ID!, $after: String) { spaceActivity(spaceId: $spaceId, after: $after) { ... on TodoEvent { cursor } } }`,
+      { spaceId, after: lastRead.cursor },
+    );
+    const replayed = await resumed.until((item) => item.spaceActivity.cursor === expected.at(-1), "the last write", 30_000);
+    expect(replayed.map((item) => item.spaceActivity.cursor)).toEqual(expected);
+  }, 120_000);
+});
