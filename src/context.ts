@@ -10,6 +10,7 @@ import { createPolicyClient, type PolicyClient, type PolicyOptions } from "./pol
 import type { Viewer } from "./policy/viewer.js";
 import type { RawPrismaClient } from "./db/database.js";
 import type { Realtime } from "./realtime/index.js";
+import type { DirectReceiver, SharedResult } from "./realtime/multiplex.js";
 
 export interface GraphQLContext {
   requestId: string;
@@ -31,6 +32,8 @@ export interface GraphQLContext {
   client: ClientInfo;
   /** The connection a subscription delivers over (WebSocket operations only). */
   transport?: SubscriptionTransport;
+  /** Set for a subscription whose events may be sent by the direct fan-out (src/realtime/multiplex.ts). */
+  directReceiver?: Omit<DirectReceiver, "fail">;
 }
 
 export interface SubscriptionTransport {
@@ -38,6 +41,11 @@ export interface SubscriptionTransport {
   maxPendingEvents: number;
   /** Called when a subscription has more waiting: ends the connection. */
   slowConsumer(): void;
+  /**
+   * Sends a result of the subscription as graphql-ws's `next` would (its
+   * errors formatted, counted in the metrics), from the direct fan-out.
+   */
+  sendNext(shared: SharedResult): void;
 }
 
 /** What the server keeps for the whole process, to build contexts from. */

@@ -352,8 +352,16 @@ export function attachWebSocketServer(options: {
         }
         return formatted ? { ...result, errors: formatted } : undefined;
       },
-      context: (ctx, _id, payload) => {
+      context: (ctx, id, payload) => {
         const requestId = ctx.extra.operations?.get(payload)?.requestId ?? `ws-${randomUUID()}`;
+        const slowConsumer = () => {
+          const socket = ctx.extra.socket;
+          if (socket.readyState !== socket.OPEN) return;
+          logger.info({ requestId, viewerId: ctx.extra.viewer?.id ?? null }, "websocket closed: slow consumer");
+          socket.close(CLOSE_SLOW_CONSUMER, `Slow consumer: more than ${config.websocket.maxPendingEvents} events waiting`);
+        };
+        // The frame graphql-ws would send for a `next`, with the id written once.
+        const framePrefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
         return options.createContext({
           requestId,
           viewer: ctx.extra.viewer ?? null,
@@ -367,11 +375,26 @@ export function attachWebSocketServer(options: {
           // it is closed instead, and resumes with `after` when it can keep up.
           transport: {
             maxPendingEvents: config.websocket.maxPendingEvents,
-            slowConsumer: () => {
+            slowConsumer,
+            // The direct fan-out (src/realtime/multiplex.ts) sends without
+            // waiting for each write: the bound is then on what the socket
+            // holds unsent, as many events' worth as the bound on waiting ones.
+            sendNext: ({ result, serialized }) => {
               const socket = ctx.extra.socket;
               if (socket.readyState !== socket.OPEN) return;
-              logger.info({ requestId, viewerId: ctx.extra.viewer?.id ?? null }, "websocket closed: slow consumer");
-              socket.close(CLOSE_SLOW_CONSUMER, `Slow consumer: more than ${config.websocket.maxPendingEvents} events waiting`);
+              const record = ctx.extra.operations?.get(payload);
+              let body = serialized;
+              if (body === undefined || result.errors) {
+                const errors = result.errors ? sendErrors(result.errors, record) : undefined;
+                body = JSON.stringify(errors ? { ...result, errors } : result);
+              }
+              const frame = framePrefix + body + "}";
+              socket.send(frame);
+              if (record) {
+                record.events += 1;
+                observer?.onEventDelivered?.();
+              }
+              if (socket.bufferedAmount > config.websocket.maxPendingEvents * frame.length) slowConsumer();
             },
           },
         });

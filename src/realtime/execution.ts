@@ -37,6 +37,7 @@ import {
 } from "graphql";
 import type { GraphQLContext } from "../context.js";
 import type { DeliveredEvent } from "./events.js";
+import type { SharedResult } from "./multiplex.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
@@ -46,6 +47,7 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 0;
   const results = new WeakMap<DeliveredEvent, Map<string, Result>>();
+  const serializedResults = new WeakMap<DeliveredEvent, Map<string, Promise<SharedResult>>>();
 
   const isShareable = (args: ExecutionArgs): boolean => {
     let byOperation = shareable.get(args.document);
@@ -62,8 +64,6 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
   };
 
   return async (args) => {
-    const source = await createSourceEventStream(args);
-    if (!isAsyncIterator(source)) return source as ExecutionResult;
     const context = args.contextValue as GraphQLContext;
     const shared = isShareable(args);
     // What the result depends on besides the event.
@@ -79,6 +79,29 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
       }
       return result;
     };
+    const transport = context.transport;
+    const viewerId = context.viewer?.id;
+    if (shared && transport && viewerId !== undefined) {
+      // Caught up, the stream hands its events to the direct fan-out
+      // (multiplex.ts), which sends this result, serialized once per event.
+      context.directReceiver = {
+        viewerId,
+        groupKey: key,
+        resultFor: (event) => {
+          let byKey = serializedResults.get(event);
+          if (!byKey) serializedResults.set(event, (byKey = new Map()));
+          let made = byKey.get(key);
+          if (!made) {
+            made = Promise.resolve(executeEvent(event)).then((result) => ({ result, serialized: result.errors ? undefined : JSON.stringify(result) }));
+            byKey.set(key, made);
+          }
+          return made;
+        },
+        send: (result) => transport.sendNext(result),
+      };
+    }
+    const source = await createSourceEventStream(args);
+    if (!isAsyncIterator(source)) return source as ExecutionResult;
     return mapEvents(source as AsyncIterableIterator<DeliveredEvent>, executeEvent);
   };
 }

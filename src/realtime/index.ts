@@ -23,6 +23,7 @@ import {
   type CommittedEvent,
   type LogPosition,
 } from "./eventLog.js";
+import { createDirectFanOut } from "./multiplex.js";
 import { EventTailer, type EventFilter, type TailedEvent } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
@@ -100,6 +101,17 @@ export async function createRealtime(
   // holds the event (a WeakMap: nothing to expire by hand).
   const decisions = new WeakMap<TailedEvent, Promise<Audience>>();
   const deliveryChecks = createLimiter(deliveryConcurrency(config.database));
+  const decisionFor = (tailed: TailedEvent): Promise<Audience> => {
+    let decision = decisions.get(tailed);
+    if (!decision) {
+      decision = batched!.decide(tailed.event, [...tailed.audience]);
+      decisions.set(tailed, decision);
+    }
+    return decision;
+  };
+  // Only decided events can be sent directly: without compiled rules every
+  // subscription stays on its own path.
+  if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger));
 
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>
@@ -117,12 +129,7 @@ export async function createRealtime(
       const viewerId = context.viewer?.id;
       if (viewerId === undefined) return undefined;
       if (!batched || !tailed.audience.has(viewerId)) return deliveryChecks.run(() => readableEvent(tailed.event, context));
-      let decision = decisions.get(tailed);
-      if (!decision) {
-        decision = batched.decide(tailed.event, [...tailed.audience]);
-        decisions.set(tailed, decision);
-      }
-      return (await decision).get(viewerId);
+      return (await decisionFor(tailed)).get(viewerId);
     },
     published(events) {
       if (events.length > 0) bus.publish();

@@ -2,19 +2,26 @@
 // for a list or space the caller cannot read) and again for every event at
 // delivery (delivery.ts). spaceActivity with `after` replays the log first,
 // then continues live (stream.ts).
-import { requireViewer } from "../context.js";
+import { requireViewer, type GraphQLContext } from "../context.js";
 import { notFound } from "../errors.js";
 import type { Resolvers } from "../generated/graphql.js";
 import { looksLikeId } from "../modules/validation.js";
 import type { DeliveredEvent } from "./events.js";
 import { eventStream } from "./stream.js";
 
+// The access check at subscribe goes through a context of its own: the
+// subscription's context lives as long as the subscription, and loaders (with
+// the policy client behind them) made in it would stay with it, unused,
+// through every event (with thousands of subscriptions, most of their memory).
+const readableList = (context: GraphQLContext, listId: string) => context.fresh().loaders.list.load(listId);
+const readableSpace = (context: GraphQLContext, spaceId: string) => context.fresh().loaders.space.load(spaceId);
+
 export const realtimeResolvers: Resolvers = {
   Subscription: {
     todoChanged: {
       subscribe: async (_parent, { listId }, context) => {
         requireViewer(context);
-        if (!looksLikeId(listId) || !(await context.loaders.list.load(listId))) throw notFound("List");
+        if (!looksLikeId(listId) || !(await readableList(context, listId))) throw notFound("List");
         return eventStream(context, { listId, subject: "TODO" }, undefined);
       },
       resolve: (event: DeliveredEvent) => event,
@@ -23,7 +30,7 @@ export const realtimeResolvers: Resolvers = {
       subscribe: async (_parent, { spaceId, after }, context) => {
         requireViewer(context);
         const afterId = after == null ? undefined : context.realtime.cursors.decode(after);
-        if (!looksLikeId(spaceId) || !(await context.loaders.space.load(spaceId))) throw notFound("Space");
+        if (!looksLikeId(spaceId) || !(await readableSpace(context, spaceId))) throw notFound("Space");
         const resumeAt = afterId === undefined ? undefined : await context.realtime.cursorPosition(afterId);
         return eventStream(context, { spaceId }, resumeAt);
       },

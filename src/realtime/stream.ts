@@ -35,21 +35,37 @@ export function eventStream(
   );
   let cancelled = false;
 
+  // Set by the executor when this subscription's result is the same for
+  // every viewer allowed an event (execution.ts): once caught up, its events
+  // are sent by the direct fan-out (multiplex.ts), not through this generator.
+  const direct = context.directReceiver && { ...context.directReceiver, fail: (error: unknown) => live.fail(error) };
+
   async function* run(): AsyncGenerator<DeliveredEvent> {
+    let last = after ?? live.startPosition;
+    async function* handle(tailed: TailedEvent): AsyncGenerator<DeliveredEvent> {
+      const position = positionOf(tailed.event);
+      if (!isAfter(position, last)) return;
+      last = position;
+      const delivered = await context.realtime.deliver(tailed, context);
+      if (delivered && !cancelled) yield delivered;
+    }
     try {
-      let last = after ?? live.startPosition;
-      const sources: AsyncIterable<TailedEvent>[] = [];
-      if (after !== undefined) sources.push(replayed(context.realtime.replay(filter, after), viewer.id));
-      sources.push(live.events);
-      for (const source of sources) {
-        for await (const tailed of source) {
+      if (after !== undefined) {
+        for await (const tailed of replayed(context.realtime.replay(filter, after), viewer.id)) {
           if (cancelled) return;
-          const position = positionOf(tailed.event);
-          if (!isAfter(position, last)) continue;
-          last = position;
-          const delivered = await context.realtime.deliver(tailed, context);
-          if (delivered && !cancelled) yield delivered;
+          yield* handle(tailed);
         }
+      }
+      for (;;) {
+        // Everything before has been handed to the socket (graphql-ws asks
+        // for the next event only once the last one is written).
+        if (direct && live.goDirect(direct, last)) {
+          await live.ended;
+          return;
+        }
+        const next = await live.events.next();
+        if (next.done || cancelled) return;
+        yield* handle(next.value);
       }
     } finally {
       live.close();

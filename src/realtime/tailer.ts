@@ -33,6 +33,7 @@ import {
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { timerDelay } from "../timers.js";
 import { HeldRetry } from "./heldRetry.js";
+import type { DirectFanOut, DirectReceiver } from "./multiplex.js";
 
 export interface EventFilter {
   spaceId?: string;
@@ -62,11 +63,23 @@ export interface LiveSubscription {
   readonly events: AsyncIterableIterator<TailedEvent>;
   /** Stops delivery at once: queued events are dropped, a pending next() ends. */
   close(): void;
+  /**
+   * Hands the subscription's later events to the direct fan-out (multiplex.ts)
+   * instead of its queue, if nothing is queued and the tailer has passed
+   * `caughtUpTo` (a replay may have read past it); false otherwise.
+   */
+  goDirect(receiver: DirectReceiver, caughtUpTo: LogPosition): boolean;
+  /** Settles when the subscription ends: resolves on close(), rejects with what fail() was given. */
+  readonly ended: Promise<void>;
+  /** Ends the subscription with an error. */
+  fail(error: unknown): void;
 }
 
 interface Subscriber {
   filter: EventFilter;
   audienceKey: string;
+  /** Set once the subscription is direct: its events go to the direct fan-out. */
+  direct: DirectReceiver | undefined;
   push(event: TailedEvent): void;
   close(): void;
 }
@@ -84,6 +97,7 @@ export class EventTailer {
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribeBus: (() => void) | undefined;
   private readonly readFailures: RecurringFailure;
+  private directFanOut: DirectFanOut | undefined;
 
   constructor(
     private readonly prisma: RawPrismaClient,
@@ -107,6 +121,11 @@ export class EventTailer {
     this.pollTimer.unref();
   }
 
+  /** Where direct subscriptions' events go (LiveSubscription.goDirect); without it none turns direct. */
+  setDirectFanOut(fanOut: DirectFanOut): void {
+    this.directFanOut = fanOut;
+  }
+
   /**
    * `audienceKey`: who the subscription delivers to (the viewer's id).
    * `bound`: at most `maxPending` events wait for the consumer; one more ends
@@ -116,9 +135,15 @@ export class EventTailer {
     let queue: TailedEvent[] = [];
     let waiting: ((result: IteratorResult<TailedEvent>) => void) | undefined;
     let closed = false;
+    let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+    const ended = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // Nobody may be waiting on it; a failure is also seen through next().
+    ended.catch(() => undefined);
+    let failure: { error: unknown } | undefined;
     const subscriber: Subscriber = {
       filter,
       audienceKey,
+      direct: undefined,
       push: (event) => {
         if (waiting) {
           const resolve = waiting;
@@ -136,6 +161,8 @@ export class EventTailer {
         this.subscribers.delete(subscriber);
         waiting?.({ value: undefined, done: true });
         waiting = undefined;
+        if (failure) settle?.reject(failure.error);
+        else settle?.resolve();
       },
     };
     if (this.stopped) subscriber.close();
@@ -156,7 +183,22 @@ export class EventTailer {
         return this;
       },
     };
-    return { startPosition: this.position, events, close: subscriber.close };
+    return {
+      startPosition: this.position,
+      events,
+      close: subscriber.close,
+      ended,
+      fail: (error) => {
+        failure ??= { error };
+        subscriber.close();
+      },
+      goDirect: (receiver, caughtUpTo) => {
+        if (closed || queue.length > 0 || !this.directFanOut) return false;
+        if (caughtUpTo.txid > this.position.txid || (caughtUpTo.txid === this.position.txid && caughtUpTo.id > this.position.id)) return false;
+        subscriber.direct = receiver;
+        return true;
+      },
+    };
   }
 
   /**
@@ -224,16 +266,19 @@ export class EventTailer {
         }
         const event = toChangeEvent(row);
         this.position = positionOf(event);
-        const receivers: Subscriber[] = [];
+        const queued: Subscriber[] = [];
+        const direct: DirectReceiver[] = [];
         const audience = new Set<string>();
         for (const subscriber of this.subscribers) {
           if (!matches(subscriber.filter, event)) continue;
-          receivers.push(subscriber);
+          if (subscriber.direct) direct.push(subscriber.direct);
+          else queued.push(subscriber);
           audience.add(subscriber.audienceKey);
         }
-        if (receivers.length === 0) continue;
+        if (audience.size === 0) continue;
         const tailed: TailedEvent = { event, audience };
-        for (const subscriber of receivers) subscriber.push(tailed);
+        for (const subscriber of queued) subscriber.push(tailed);
+        if (direct.length > 0) this.directFanOut?.(tailed, direct);
       }
       if (held || rows.length < BATCH || this.stopped) break;
     }

@@ -1,0 +1,78 @@
+// Sending one live event to thousands of subscriptions without a chain of
+// promises per subscription: subscriptions whose result is the same for every
+// viewer allowed the event (execution.ts) are "direct" once they are caught
+// up. The tailer hands each event's direct receivers here together; the event
+// is decided once for all of them (audience.ts), executed and serialized once
+// per document and variables, and written to each allowed receiver's socket
+// in one synchronous loop (Hasura multiplexes live queries the same way).
+//
+// Order: events are sent in log order, one event's loop after the previous
+// one's (decisions of later events may start meanwhile). A subscription turns
+// direct only when everything before has been handed to its socket
+// (stream.ts), so the two paths never reorder an event.
+import type { ExecutionResult } from "graphql";
+import type { Logger } from "../logger.js";
+import type { Audience } from "./audience.js";
+import type { DeliveredEvent } from "./events.js";
+import type { TailedEvent } from "./tailer.js";
+
+export interface DirectReceiver {
+  readonly viewerId: string;
+  /** Receivers with the same key compute the same result for an event. */
+  readonly groupKey: string;
+  /** The result for the event, executed once per key and event (execution.ts). */
+  resultFor(delivered: DeliveredEvent): Promise<SharedResult>;
+  /** Writes the result to the receiver's socket (websocket.ts). */
+  send(result: SharedResult): void;
+  /** Ends the receiver's subscription with an error (its event could not be decided). */
+  fail(error: unknown): void;
+}
+
+export interface SharedResult {
+  result: ExecutionResult;
+  /** `result` as JSON, made once for every receiver (absent when it has errors: those are formatted per receiver). */
+  serialized: string | undefined;
+}
+
+export type DirectFanOut = (tailed: TailedEvent, receivers: readonly DirectReceiver[]) => void;
+
+export function createDirectFanOut(decide: (tailed: TailedEvent) => Promise<Audience>, logger: Logger): DirectFanOut {
+  let previous: Promise<void> = Promise.resolve();
+  return (tailed, receivers) => {
+    const decision = decide(tailed);
+    // Handled in turn below; this only keeps an early failure from being reported as unhandled.
+    decision.catch(() => undefined);
+    previous = previous.then(async () => {
+      let audience: Audience;
+      try {
+        audience = await decision;
+      } catch (error) {
+        for (const receiver of receivers) receiver.fail(error);
+        return;
+      }
+      // Receivers by the row they receive, then by what they compute from it.
+      const groups = new Map<DeliveredEvent, Map<string, DirectReceiver[]>>();
+      for (const receiver of receivers) {
+        const delivered = audience.get(receiver.viewerId);
+        if (!delivered) continue;
+        let byKey = groups.get(delivered);
+        if (!byKey) groups.set(delivered, (byKey = new Map()));
+        const group = byKey.get(receiver.groupKey);
+        if (group) group.push(receiver);
+        else byKey.set(receiver.groupKey, [receiver]);
+      }
+      for (const [delivered, byKey] of groups) {
+        for (const group of byKey.values()) {
+          let shared: SharedResult;
+          try {
+            shared = await group[0]!.resultFor(delivered);
+          } catch (error) {
+            for (const receiver of group) receiver.fail(error);
+            continue;
+          }
+          for (const receiver of group) receiver.send(shared);
+        }
+      }
+    }).catch((error: unknown) => logger.error({ err: error }, "realtime fan-out failed"));
+  };
+}
