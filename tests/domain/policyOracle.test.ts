@@ -1,6 +1,6 @@
-// A randomized property test of the access policy: random worlds (users,
-// spaces, memberships with roles, members who left, public and private lists,
-// todos, tied timestamps), written through the raw client; then, for every
+// A randomized property test of the access policy: random worlds (worlds.ts:
+// users, spaces, memberships with roles, members who left, public and private
+// lists, todos, tied timestamps), written through the raw client; then, for every
 // user of every world, what the API returns is compared with an oracle that
 // evaluates shared/api/ACCESS.md in plain TypeScript over the generated rows.
 //
@@ -10,7 +10,8 @@ import { isDeepStrictEqual } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RawPrismaClient } from "../../src/db/database.js";
 import type { TestServer } from "../helpers/server.js";
-import { insertWorlds, mintToken, serverPerFile, type ListRow, type Role, type SpaceRow, type TodoRow, type UserRow, type World } from "./support.js";
+import { insertWorlds, mintToken, serverPerFile, type ListRow, type SpaceRow, type TodoRow, type UserRow, type World } from "./support.js";
+import { generateWorld as generateWorldFrom, type GeneratedWorld } from "./worlds.js";
 
 const WORLDS = Number(process.env.POLICY_FUZZ_WORLDS ?? 200);
 const SEED = Number(process.env.POLICY_FUZZ_SEED ?? 0x5eed2026);
@@ -37,95 +38,7 @@ serverPerFile(
   },
 );
 
-// ---------------------------------------------------------------- generation
-
-/** mulberry32: a tiny seeded PRNG, so every world can be replayed from its seed. */
-function mulberry32(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Random = ReturnType<typeof mulberry32>;
-const int = (rng: Random, min: number, max: number) => min + Math.floor(rng() * (max - min + 1));
-const chance = (rng: Random, p: number) => rng() < p;
-const pick = <T>(rng: Random, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
-
-let idSequence = 0;
-const pidTag = process.pid.toString(36).padStart(4, "0").slice(-4);
-/**
- * Fixed-length ids whose order is random (the random part comes first) and
- * unique (the sequence comes last), so that ordering by id is really tested.
- */
-function randomId(rng: Random, prefix: string): string {
-  const random = Math.floor(rng() * 36 ** 5).toString(36).padStart(5, "0");
-  return `${prefix}${random}${pidTag}${(++idSequence).toString(36).padStart(6, "0")}`;
-}
-
-interface GeneratedWorld extends World {
-  index: number;
-  seed: number;
-  /** Page size for the small pages of this world. */
-  k: number;
-}
-
-function generateWorld(index: number): GeneratedWorld {
-  const seed = (SEED + index * 7919) >>> 0;
-  const rng = mulberry32(seed);
-  const base = Date.UTC(2026, 0, 1) + index * 60_000;
-  // Few distinct instants, so that createdAt ties (broken by id) are common.
-  const at = () => new Date(base + int(rng, 0, 4) * 1000);
-
-  const users: UserRow[] = Array.from({ length: int(rng, 3, 6) }, () => {
-    const id = randomId(rng, "u");
-    return { id, email: `${id}@example.com`, name: null, createdAt: at() };
-  });
-  const world: GeneratedWorld = { index, seed, k: int(rng, 1, 3), users, spaces: [], members: [], lists: [], todos: [] };
-
-  for (let s = int(rng, 1, 3); s > 0; s--) {
-    const id = randomId(rng, "s");
-    // The owner may have left, or have been deleted (ownerId null).
-    const owner = chance(rng, 0.1) ? null : pick(rng, users);
-    const space: SpaceRow = { id, name: `Space ${id}`, slug: id.slice(0, 16), ownerId: owner?.id ?? null, createdAt: at() };
-    world.spaces.push(space);
-    const members = users.filter((user) => user.id === owner?.id ? chance(rng, 0.85) : chance(rng, 0.5));
-    members.forEach((user, i) => {
-      // Every space keeps an ADMIN, as the API guarantees.
-      const role: Role = i === 0 || chance(rng, 0.3) ? "ADMIN" : "USER";
-      world.members.push({ id: randomId(rng, "m"), spaceId: id, userId: user.id, role, createdAt: at() });
-    });
-    // Lists and todos may be owned by anyone of the world: current members,
-    // members who left, or users never seen in the space.
-    for (let l = int(rng, 0, 4); l > 0; l--) {
-      const list: ListRow = {
-        id: randomId(rng, "l"),
-        spaceId: id,
-        ownerId: chance(rng, 0.75) && members.length > 0 ? pick(rng, members).id : pick(rng, users).id,
-        title: "List",
-        private: chance(rng, 0.35),
-        createdAt: at(),
-      };
-      world.lists.push(list);
-      for (let t = int(rng, 0, 5); t > 0; t--) {
-        const createdAt = at();
-        world.todos.push({
-          id: randomId(rng, "t"),
-          listId: list.id,
-          ownerId: chance(rng, 0.5) ? list.ownerId : pick(rng, users).id,
-          title: "Todo",
-          completedAt: chance(rng, 0.4) ? createdAt : null,
-          createdAt,
-        });
-      }
-    }
-  }
-  return world;
-}
+const generateWorld = (index: number): GeneratedWorld => generateWorldFrom(SEED, index);
 
 // -------------------------------------------------------------------- oracle
 
