@@ -18,9 +18,9 @@
 // sockets on each side).
 //
 // Subscribers are distinct users, all members of one space, each on its own
-// connection with one subscription (users are inserted directly and their
-// tokens signed with the server's secret: 10,000 argon2 sign-ups would take
-// longer than the measurement). The writer renames one todo M times over
+// connection with one subscription (users and their sessions are inserted
+// directly and their tokens signed with the server's secret: 10,000 argon2
+// sign-ups would take longer than the measurement). The writer renames one todo M times over
 // HTTP, one write at a time: each write waits until every subscriber has it
 // (or 120 s pass), so the figures are fan-out latency, not queueing behind
 // earlier writes. Latency is measured in the client process, from just before
@@ -50,6 +50,9 @@ const JWT_SECRET = randomBytes(32).toString("base64url");
 const OPEN_BATCH = 200;
 const DELIVERY_TIMEOUT_MS = 120_000;
 const MAX_PROBES = 5;
+
+/** Every user gets one session, named after it: tokens must carry an active session's id. */
+const sessionIdOf = (userId: string) => `s${userId}`;
 
 type Operation = "spaceActivity" | "todoChanged";
 
@@ -135,7 +138,7 @@ async function runClients(): Promise<void> {
     });
 
   const sign = (userId: string, secret: Uint8Array) =>
-    new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuer("todo-graphql-server").setIssuedAt().setExpirationTime("2h").sign(secret);
+    new SignJWT({ sid: sessionIdOf(userId) }).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuer("todo-graphql-server").setIssuedAt().setExpirationTime("2h").sign(secret);
 
   async function writer(title: string): Promise<number> {
     if (!setup) throw new Error("no setup");
@@ -365,6 +368,9 @@ async function main(): Promise<void> {
     // Nobody logs in with a password: any string will do as the hash.
     const users = [writerId, ...subscriberIds].map((id) => ({ id, email: `${id}@example.com`, passwordHash: "not-a-hash" }));
     for (let start = 0; start < users.length; start += 5000) await prisma.user.createMany({ data: users.slice(start, start + 5000) });
+    const expiresAt = new Date(Date.now() + 24 * 3_600_000);
+    const sessions = users.map(({ id }) => ({ id: sessionIdOf(id), userId: id, expiresAt }));
+    for (let start = 0; start < sessions.length; start += 5000) await prisma.session.createMany({ data: sessions.slice(start, start + 5000) });
     const space = await prisma.space.create({ data: { name: "Bench", slug: `bench${randomBytes(3).toString("hex")}`, ownerId: writerId } });
     const members = [
       { spaceId: space.id, userId: writerId, role: "ADMIN" as const },
@@ -404,7 +410,7 @@ async function main(): Promise<void> {
 
     // Baseline memory: the server started, seeded and warmed up (a few writes,
     // nobody subscribed).
-    const writerToken = await new SignJWT({})
+    const writerToken = await new SignJWT({ sid: sessionIdOf(writerId) })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(writerId)
       .setIssuer("todo-graphql-server")
