@@ -3,7 +3,7 @@
 //
 //   npm run bench:subscriptions
 //   BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres  (the default)
-//   BENCH_SCENARIOS=one-space,spread    (the default: both, in that order)
+//   BENCH_SCENARIOS=one-space,spread    (the default: both, always in that order)
 //   BENCH_SUBSCRIBERS=1000,5000,10000   (one-space levels; 1 is always measured first, as the baseline)
 //   BENCH_MUTATIONS=3                   (one-space: writes measured per level, and samples of the
 //                                        mutation during fan-out)
@@ -11,20 +11,19 @@
 //   BENCH_SPREAD_MUTATIONS=20           (spread: writes measured)
 //   BENCH_OPERATION=spaceActivity       (or todoChanged)
 //
-// Scenarios:
+// Scenarios, each on a fresh server process and a fresh database of its own
+// (bench_subs_<random>, dropped when it ends), so that neither its sockets
+// nor its memory figures carry anything of the other:
 //   one-space  Every subscriber a member of one space, subscribed to it. Levels
 //              are cumulative (1, then up to each N), opened in batches. At the
 //              largest level, also the mutation during fan-out (below).
 //   spread     Subscribers spread over many spaces (10,000 over 1,000: 10 per
-//              space), each a member of its own space only, subscribed to it.
-//              Each write goes to the todo of one space, the spaces taken in
-//              a shuffled round robin; latency is over that space's
-//              subscribers, and every subscriber of another space that
-//              receives the write counts as leaked (must be 0). Its own phase
-//              on fresh sockets: the one-space sockets are closed first (and
-//              the server seen to have dropped them), the same users are
-//              reused, their one-space memberships deleted and the spaces
-//              created directly.
+//              space), each a member of its own space only, subscribed to it,
+//              all connected at once. Each write goes to the todo of one
+//              space, the spaces taken in a shuffled round robin; latency is
+//              over that space's subscribers, and every receipt of a write by
+//              a subscriber of another space counts as leaked (must be 0;
+//              probe writes are checked too).
 //
 // Per level: delivery p50/p99/max (from just before the write's request is
 // sent to each subscriber's receipt, client process clock), missing
@@ -33,36 +32,40 @@
 // connected (after a full GC) and at its peak during the writes (the kernel's
 // high-water mark, reset before the writes; sampled every 100 ms where that
 // cannot be reset), KB per subscriber ((RSS − idle RSS) / N, idle being the
-// server before any subscriber connected), and SQL statements per event: the
-// deltas of realtime_fanout_sql_statements_total over
+// same server before any subscriber connected), and SQL statements per
+// event: the deltas of realtime_fanout_sql_statements_total over
 // realtime_fanout_events_total on GET /metrics across the measured writes
 // ("n/a" while the server does not expose them).
 //
 // Mutation during fan-out: at the largest one-space level, a write to a todo
 // in a space nobody subscribes to (a "quiet" write), timed over HTTP, once
 // idle (nothing in flight) and once right after a fan-out write's response,
-// the two interleaved BENCH_MUTATIONS times; medians and their ratio.
+// the two interleaved BENCH_MUTATIONS times; medians and their ratio. A quiet
+// write reaching any subscriber counts as leaked.
 //
-// Two processes. This one runs the server (src/server.ts startServer, the
-// real thing: graphql-ws, the tailer, a policy-bound check of every event for
-// every subscriber) on a fresh database bench_subs_<random>, dropped at the
-// end (and on Ctrl-C, SIGTERM or the 15-minute deadline); its RSS is the
-// server's. A child process (this file again, with --clients) holds the
-// subscribers and the writer: so the server's memory figure carries no
-// client, the two share the machine's two cores as a real deployment and its
-// clients would not, and each process stays under the 20,000 descriptors
-// `ulimit -n` allows here (10,000 subscribers are 10,000 sockets on each side).
+// Three kinds of process. The one `npm run` starts coordinates: it makes each
+// scenario's database, runs the scenario in a process of its own (this file
+// with --phase), drops the database, and prints the tables and the verdict.
+// A phase process runs the server (src/server.ts startServer, the real thing:
+// graphql-ws, the tailer, a policy-bound check of every event for every
+// subscriber), so its RSS is the server's. Its child (this file with
+// --clients) holds the subscribers and the writer: so the server's memory
+// figure carries no client, the two share the machine's two cores as a real
+// deployment and its clients would not, and each process stays under the
+// 20,000 descriptors `ulimit -n` allows here (10,000 subscribers are 10,000
+// sockets on each side). Ctrl-C, SIGTERM or the 15-minute deadline stop the
+// processes and drop the database.
 //
 // Subscribers are distinct users, each on its own connection with one
-// subscription (users and their sessions are inserted directly and their
-// tokens signed with the server's secret: 10,000 argon2 sign-ups would take
-// longer than the measurement). The writer renames todos over HTTP, one
-// write at a time: each write waits until every subscriber it is meant for
-// has it (or 120 s pass), so the figures are fan-out latency, not queueing
-// behind earlier writes. Before a level is measured, probe writes (to every
-// space with subscribers) run until every subscriber has received one.
-// Loopback only; every loop and wait is bounded. The verdict at the end is
-// informational: the run exits 0 unless something broke.
+// subscription (users and their sessions are inserted directly, by the
+// database, and their tokens signed with the server's secret: 10,000 argon2
+// sign-ups would take longer than the measurement). The writer renames todos
+// over HTTP, one write at a time: each write waits until every subscriber it
+// is meant for has it (or 120 s pass), so the figures are fan-out latency,
+// not queueing behind earlier writes. Before a level is measured, probe
+// writes (to every space with subscribers) run until every subscriber has
+// received one. Loopback only; every loop and wait is bounded. The verdict
+// at the end is informational: the run exits 0 unless something broke.
 import { boundedInt, createBenchDatabase, type BenchDatabase } from "./support.js";
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes, webcrypto } from "node:crypto";
@@ -100,7 +103,6 @@ const TARGET_DURING_FANOUT_RATIO = 2;
 
 const FANOUT_EVENTS = "realtime_fanout_events_total";
 const FANOUT_STATEMENTS = "realtime_fanout_sql_statements_total";
-const WS_CONNECTIONS = "graphql_ws_connections";
 
 type Operation = "spaceActivity" | "todoChanged";
 type Scenario = "one-space" | "spread";
@@ -170,7 +172,6 @@ type ToClients =
   | { type: "open"; count: number }
   | { type: "measure"; writes: number; spread: boolean }
   | { type: "during-fanout"; samples: number }
-  | { type: "close-all" }
   | { type: "close" };
 
 type FromClients =
@@ -178,7 +179,6 @@ type FromClients =
   | { type: "opened"; open: number; probes: number; seconds: number }
   | { type: "measured"; measurement: Measurement }
   | { type: "during-fanout"; result: DuringFanout }
-  | { type: "closed-all" }
   | { type: "closed" }
   | { type: "error"; message: string };
 
@@ -486,9 +486,6 @@ async function runClients(): Promise<void> {
           send({ type: "measured", measurement: await measure(message.writes, message.spread) });
         } else if (message.type === "during-fanout") {
           send({ type: "during-fanout", result: await duringFanout(message.samples) });
-        } else if (message.type === "close-all") {
-          await closeAll();
-          send({ type: "closed-all" });
         } else if (message.type === "close") {
           await closeAll();
           send({ type: "closed" });
@@ -499,6 +496,8 @@ async function runClients(): Promise<void> {
       }
     })();
   });
+  // Its parent gone (stopped without a goodbye): nothing left to measure for.
+  process.once("disconnect", () => process.exit(1));
   send({ type: "ready" });
 }
 
@@ -633,6 +632,8 @@ interface Row {
   subscribers: number;
   spaces: number;
   m: Measurement;
+  /** The same server with nobody subscribed (its phase's own server process). */
+  idleRss: number;
   rss: number;
   peakRss: number;
   sql: { value: number | undefined; text: string };
@@ -640,17 +641,43 @@ interface Row {
   probes: number;
 }
 
-/** The signal that stopped the run, if one did. */
-let interrupted: NodeJS.Signals | undefined;
+interface Options {
+  operation: Operation;
+  scenarios: Scenario[];
+  /** One-space levels, 1 first. */
+  steps: number[];
+  mutations: number;
+  spread: { subscribers: number; spaces: number };
+  spreadMutations: number;
+}
 
-function parseScenarios(value: string | undefined): Set<Scenario> {
+/** What a phase process is told: the options and its database. */
+interface PhaseInput {
+  scenario: Scenario;
+  options: Options;
+  databaseUrl: string;
+  databaseName: string;
+}
+
+interface PhaseResult {
+  scenario: Scenario;
+  rows: Row[];
+  idleRss: number;
+  during: DuringFanout | undefined;
+  countersExposed: boolean;
+}
+
+type FromPhase = { type: "result"; result: PhaseResult } | { type: "error"; message: string };
+
+function parseScenarios(value: string | undefined): Scenario[] {
   const names = (value ?? "one-space,spread").split(",").map((name) => name.trim()).filter(Boolean);
   const known: Scenario[] = ["one-space", "spread"];
   for (const name of names) {
     if (!known.includes(name as Scenario)) throw new Error(`BENCH_SCENARIOS: expected one-space and/or spread, got ${name}`);
   }
   if (names.length === 0) throw new Error("BENCH_SCENARIOS: name at least one of one-space, spread");
-  return new Set(names as Scenario[]);
+  // Always in this order: the verdict reads best that way, and it is the documented one.
+  return known.filter((name) => names.includes(name));
 }
 
 function parseSpread(value: string | undefined): { subscribers: number; spaces: number } {
@@ -663,53 +690,126 @@ function parseSpread(value: string | undefined): { subscribers: number; spaces: 
   return { subscribers, spaces };
 }
 
-async function main(): Promise<void> {
+function readOptions(): Options {
   const operation = (process.env.BENCH_OPERATION ?? "spaceActivity") as Operation;
   if (!(operation in QUERIES)) throw new Error(`BENCH_OPERATION must be spaceActivity or todoChanged, not ${operation}`);
-  const scenarios = parseScenarios(process.env.BENCH_SCENARIOS);
   const levels = (process.env.BENCH_SUBSCRIBERS ?? "1000,5000,10000")
     .split(",")
     .map((value) => boundedInt(value.trim(), 0, 1, 19_000, "BENCH_SUBSCRIBERS"))
     .sort((x, y) => x - y);
-  const mutations = boundedInt(process.env.BENCH_MUTATIONS, 3, 1, 1000, "BENCH_MUTATIONS");
-  const spread = parseSpread(process.env.BENCH_SPREAD);
-  const spreadMutations = boundedInt(process.env.BENCH_SPREAD_MUTATIONS, 20, 1, 1000, "BENCH_SPREAD_MUTATIONS");
-  const steps = [1, ...new Set(levels.filter((n) => n > 1))];
-  const most = steps.at(-1)!;
-  const userCount = Math.max(scenarios.has("one-space") ? most : 0, scenarios.has("spread") ? spread.subscribers : 0);
+  return {
+    operation,
+    scenarios: parseScenarios(process.env.BENCH_SCENARIOS),
+    steps: [1, ...new Set(levels.filter((n) => n > 1))],
+    mutations: boundedInt(process.env.BENCH_MUTATIONS, 3, 1, 1000, "BENCH_MUTATIONS"),
+    spread: parseSpread(process.env.BENCH_SPREAD),
+    spreadMutations: boundedInt(process.env.BENCH_SPREAD_MUTATIONS, 20, 1, 1000, "BENCH_SPREAD_MUTATIONS"),
+  };
+}
 
-  // Its own signal handling (below) stops the clients first, then drops it.
-  const database = await createBenchDatabase("bench_subs", { dropOnSignal: false });
+// --------------------------------------------------------------- seeding
+//
+// Bulk rows are made by the database (INSERT … SELECT over generate_series)
+// rather than sent with createMany: 10,000 users and sessions through
+// createMany grow this process, the server's, by about 150 MB that it keeps
+// (measured: 226 → 404 MB settled RSS), which would count in its idle figure
+// and be reused by the subscribers after. The ids made here and the ones the
+// clients are given come from the same functions.
+
+const pad = (value: number, width: number) => String(value).padStart(width, "0");
+const userIdOf = (prefix: string, index: number) => `${prefix}${pad(index, 6)}`;
+const spreadSpaceIdOf = (prefix: string, index: number) => `${prefix}${pad(index, 5)}`;
+type RawPrisma = RunningServer["database"]["prisma"];
+
+/** Users `userIdOf(prefix, 0…count−1)`, each with its session (`sessionIdOf`). */
+async function seedUsers(prisma: RawPrisma, prefix: string, count: number): Promise<void> {
+  const id = `$1 || lpad(i::text, 6, '0')`;
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO "User" (id, email, "passwordHash", "updatedAt")
+     SELECT ${id}, ${id} || '@example.com', 'not-a-hash', now() FROM generate_series(0, $2::int - 1) AS i`,
+    prefix,
+    count,
+  );
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO "Session" (id, "userId", "expiresAt")
+     SELECT 's' || ${id}, ${id}, now() + interval '1 day' FROM generate_series(0, $2::int - 1) AS i`,
+    prefix,
+    count,
+  );
+}
+
+/** A user inserted alone (the writer), with its session. */
+async function seedUser(prisma: RawPrisma, id: string): Promise<void> {
+  // Nobody logs in with a password: any string will do as the hash.
+  await prisma.user.create({ data: { id, email: `${id}@example.com`, passwordHash: "not-a-hash" } });
+  await prisma.session.create({ data: { id: sessionIdOf(id), userId: id, expiresAt: new Date(Date.now() + 24 * 3_600_000) } });
+}
+
+/** A space the writer administers, with one public list and one todo. */
+async function seedSpace(prisma: RawPrisma, writerId: string, name: string, slug: string) {
+  const space = await prisma.space.create({ data: { name, slug, ownerId: writerId } });
+  await prisma.spaceMember.create({ data: { spaceId: space.id, userId: writerId, role: "ADMIN" } });
+  const list = await prisma.list.create({ data: { title: name, spaceId: space.id, ownerId: writerId } });
+  const todo = await prisma.todo.create({ data: { title: "start", listId: list.id, ownerId: writerId } });
+  return { spaceId: space.id, listId: list.id, todoId: todo.id };
+}
+
+/** `count` spaces `spreadSpaceIdOf(spacePrefix, …)`, each with list `l<space>` and todo `t<space>`, the writer an admin of each. */
+async function seedSpreadSpaces(prisma: RawPrisma, spacePrefix: string, writerId: string, count: number): Promise<void> {
+  const id = `$1 || lpad(g::text, 5, '0')`;
+  const series = `FROM generate_series(0, $3::int - 1) AS g`;
+  await prisma.$executeRawUnsafe(`INSERT INTO "Space" (id, name, slug, "ownerId", "updatedAt") SELECT ${id}, 'Spread ' || g, ${id}, $2, now() ${series}`, spacePrefix, writerId, count);
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO "SpaceMember" (id, role, "spaceId", "userId", "updatedAt") SELECT 'mw' || ${id}, 'ADMIN'::"SpaceRole", ${id}, $2, now() ${series}`,
+    spacePrefix,
+    writerId,
+    count,
+  );
+  await prisma.$executeRawUnsafe(`INSERT INTO "List" (id, title, "spaceId", "ownerId", "updatedAt") SELECT 'l' || ${id}, 'Spread', ${id}, $2, now() ${series}`, spacePrefix, writerId, count);
+  await prisma.$executeRawUnsafe(`INSERT INTO "Todo" (id, title, "listId", "ownerId", "updatedAt") SELECT 't' || ${id}, 'start', 'l' || ${id}, $2, now() ${series}`, spacePrefix, writerId, count);
+}
+
+/** Users `userIdOf(userPrefix, 0…count−1)` made members: user i of space `spaceOf(i)` (its id prefix and index). */
+async function seedMembers(prisma: RawPrisma, userPrefix: string, count: number, space: { id: string } | { prefix: string; perSpace: number }): Promise<void> {
+  const userId = `$1 || lpad(i::text, 6, '0')`;
+  const [spaceId, spaceParameter, perSpace] =
+    "id" in space ? [`$3`, space.id, 1] : [`$3 || lpad((i / $4::int)::text, 5, '0')`, space.prefix, space.perSpace];
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO "SpaceMember" (id, role, "spaceId", "userId", "updatedAt")
+     SELECT 'm' || ${userId}, 'USER'::"SpaceRole", ${spaceId}, ${userId}, now() FROM generate_series(0, $2::int - 1) AS i`,
+    userPrefix,
+    count,
+    spaceParameter,
+    ...("id" in space ? [] : [perSpace]),
+  );
+}
+
+// ----------------------------------------------------------------- phase
+//
+// One scenario, in a process of its own: this process runs the server, so
+// its RSS is the server's, and a scenario's figures carry nothing a previous
+// one left behind (a server keeps much of the memory 10,000 closed sockets
+// held).
+
+async function runPhase(input: PhaseInput): Promise<void> {
+  const { scenario, options } = input;
+  const sendToCoordinator = (message: FromPhase) =>
+    new Promise<void>((resolve) => {
+      if (!process.send) return resolve();
+      process.send(message, () => resolve());
+    });
+  let children: Children | undefined;
+  // Stopped from outside (the coordinator's deadline or a signal) or orphaned:
+  // the clients go first; the coordinator drops the database.
+  const stop = (code: number) => {
+    children?.child.kill();
+    process.exit(code);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => stop(signal === "SIGINT" ? 130 : 143));
+  process.once("disconnect", () => stop(1));
+
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-subs-"));
   let server: RunningServer | undefined;
-  let children: Children | undefined;
-
-  // One way out for every ending: the clients stopped (asked to close their
-  // sockets when there is time), the server closed, the database dropped.
-  // Each step bounded, so a stuck one cannot keep the database alive.
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = (graceful: boolean) =>
-    (cleaning ??= (async () => {
-      const child = children?.child;
-      if (graceful && children && child?.connected) await Promise.race([children.call({ type: "close" }, "closed").catch(() => undefined), sleep(30_000)]);
-      child?.kill();
-      await Promise.race([server?.close().catch(() => undefined), sleep(20_000)]);
-      await Promise.race([dropQuietly(database), sleep(20_000)]);
-      await rm(dataDir, { recursive: true, force: true });
-    })());
-  const deadline = setTimeout(() => {
-    console.error(`bench:subscriptions: gave up after ${DEADLINE_MS / 60_000} minutes, cleaning up`);
-    void cleanUp(false).finally(() => process.exit(2));
-  }, DEADLINE_MS);
-  deadline.unref();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      interrupted = signal;
-      console.error(`bench:subscriptions: ${signal}, cleaning up`);
-      void cleanUp(false).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-    });
-  }
-
   try {
     const config = loadConfig({
       NODE_ENV: "production",
@@ -720,7 +820,7 @@ async function main(): Promise<void> {
       HOST: "127.0.0.1",
       PORT: "0",
       DATA_DIR: dataDir,
-      DATABASE_URL: database.url,
+      DATABASE_URL: input.databaseUrl,
       JWT_SECRET,
       LOG_LEVEL: "error",
     });
@@ -728,45 +828,40 @@ async function main(): Promise<void> {
     const prisma = server.database.prisma;
     const httpUrl = server.url.replace("localhost", "127.0.0.1");
     const metricsUrl = server.metricsUrl ?? new URL("/metrics", httpUrl).toString();
-    const readMetrics = async () => {
+    const readFanout = async (): Promise<FanoutCounters | undefined> => {
       const response = await fetch(metricsUrl);
       if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
-      return response.text();
-    };
-    const readFanout = async (): Promise<FanoutCounters | undefined> => {
-      const text = await readMetrics();
+      const text = await response.text();
       const events = metricTotal(text, FANOUT_EVENTS);
       const statements = metricTotal(text, FANOUT_STATEMENTS);
       return events === undefined || statements === undefined ? undefined : { events, statements };
     };
 
-    // Data: a writer, the subscriber users with one session each, a quiet
-    // space (the writer's alone, one list, one todo) and, for one-space, the
-    // space every subscriber is a member of. The spread spaces come later.
+    // Data: a writer; the subscribers, distinct users with a session each; a
+    // quiet space (the writer's alone); and the scenario's spaces: one with
+    // every subscriber a member, or many with `perSpace` members each.
     const tag = randomBytes(3).toString("hex");
     const writerId = `uwriter${tag}`;
-    const subscriberIds = Array.from({ length: userCount }, (_, index) => `usub${index.toString(36).padStart(6, "0")}`);
-    // Nobody logs in with a password: any string will do as the hash.
-    const users = [writerId, ...subscriberIds].map((id) => ({ id, email: `${id}@example.com`, passwordHash: "not-a-hash" }));
-    const expiresAt = new Date(Date.now() + 24 * 3_600_000);
-    const sessions = users.map(({ id }) => ({ id: sessionIdOf(id), userId: id, expiresAt }));
-    await insertInChunks(users, (data) => prisma.user.createMany({ data }));
-    await insertInChunks(sessions, (data) => prisma.session.createMany({ data }));
-    const quietSpace = await prisma.space.create({ data: { name: "Quiet", slug: `quiet${tag}`, ownerId: writerId } });
-    await prisma.spaceMember.create({ data: { spaceId: quietSpace.id, userId: writerId, role: "ADMIN" } });
-    const quietList = await prisma.list.create({ data: { title: "Quiet", spaceId: quietSpace.id, ownerId: writerId } });
-    const quietTodo = await prisma.todo.create({ data: { title: "start", listId: quietList.id, ownerId: writerId } });
-    let oneSpace: Group | undefined;
-    if (scenarios.has("one-space")) {
-      const space = await prisma.space.create({ data: { name: "Bench", slug: `bench${tag}`, ownerId: writerId } });
-      const members = [
-        { spaceId: space.id, userId: writerId, role: "ADMIN" as const },
-        ...subscriberIds.slice(0, most).map((userId) => ({ spaceId: space.id, userId, role: "USER" as const })),
-      ];
-      await insertInChunks(members, (data) => prisma.spaceMember.createMany({ data }));
-      const list = await prisma.list.create({ data: { title: "Bench", spaceId: space.id, ownerId: writerId } });
-      const todo = await prisma.todo.create({ data: { title: "start", listId: list.id, ownerId: writerId } });
-      oneSpace = { spaceId: space.id, listId: list.id, todoId: todo.id, subscriberIds: subscriberIds.slice(0, most) };
+    const userPrefix = `usub${tag}`;
+    const subscriberCount = scenario === "one-space" ? options.steps.at(-1)! : options.spread.subscribers;
+    const subscriberIds = Array.from({ length: subscriberCount }, (_, index) => userIdOf(userPrefix, index));
+    await seedUser(prisma, writerId);
+    await seedUsers(prisma, userPrefix, subscriberCount);
+    const quiet = await seedSpace(prisma, writerId, "Quiet", `quiet${tag}`);
+    let groups: Group[];
+    if (scenario === "one-space") {
+      const space = await seedSpace(prisma, writerId, "Bench", `bench${tag}`);
+      await seedMembers(prisma, userPrefix, subscriberCount, { id: space.spaceId });
+      groups = [{ ...space, subscriberIds }];
+    } else {
+      const spacePrefix = `sp${tag}`;
+      const perSpace = options.spread.subscribers / options.spread.spaces;
+      await seedSpreadSpaces(prisma, spacePrefix, writerId, options.spread.spaces);
+      await seedMembers(prisma, userPrefix, subscriberCount, { prefix: spacePrefix, perSpace });
+      groups = Array.from({ length: options.spread.spaces }, (_, index) => {
+        const spaceId = spreadSpaceIdOf(spacePrefix, index);
+        return { spaceId, listId: `l${spaceId}`, todoId: `t${spaceId}`, subscriberIds: subscriberIds.slice(index * perSpace, (index + 1) * perSpace) };
+      });
     }
     await prisma.$executeRawUnsafe("ANALYZE");
 
@@ -774,20 +869,9 @@ async function main(): Promise<void> {
     child.on("error", (error) => console.error(`client process: ${error.message}`));
     children = new Children(child);
     await children.next(); // ready
-    await children.call(
-      {
-        type: "setup",
-        setup: {
-          httpUrl,
-          wsUrl: httpUrl.replace(/^http/, "ws"),
-          secret: JWT_SECRET,
-          operation,
-          writerId,
-          quietTodoId: quietTodo.id,
-        },
-      },
-      "ready",
-    );
+    const setup: Setup = { httpUrl, wsUrl: httpUrl.replace(/^http/, "ws"), secret: JWT_SECRET, operation: options.operation, writerId, quietTodoId: quiet.todoId };
+    await children.call({ type: "setup", setup }, "ready");
+    await children.call({ type: "scenario", groups }, "ready");
 
     // Baseline memory: the server started, seeded and warmed up (a few writes,
     // nobody subscribed).
@@ -796,122 +880,158 @@ async function main(): Promise<void> {
       const response = await fetch(httpUrl, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${writerToken}` },
-        body: JSON.stringify({ query: `mutation { updateTodo(id: "${oneSpace?.todoId ?? quietTodo.id}", input: { title: "warm ${index}" }) { id } }` }),
+        body: JSON.stringify({ query: `mutation { updateTodo(id: "${groups[0]!.todoId}", input: { title: "warm ${index}" }) { id } }` }),
       });
       if (!response.ok) throw new Error(`warm-up write failed: ${response.status} ${await response.text()}`);
     }
     await sleep(500);
     const idleRss = settledRssMb();
-    const counters = await readFanout();
+    const countersExposed = (await readFanout()) !== undefined;
     console.log(
-      `bench:subscriptions on PostgreSQL (${database.name}, dropped at the end), ${operation}, scenarios ${[...scenarios].join(", ")}`,
-    );
-    console.log(
-      `server RSS with 0 subscribers: ${idleRss.toFixed(0)} MB; ulimit -n: ${await fileLimit()}; ${FANOUT_EVENTS}/${FANOUT_STATEMENTS} on /metrics: ${counters ? "yes" : "no (SQL per event n/a)"}`,
+      `${scenario}: server on ${input.databaseName}, RSS with 0 subscribers ${idleRss.toFixed(0)} MB; ${FANOUT_EVENTS} and ${FANOUT_STATEMENTS} on /metrics: ${countersExposed ? "yes" : "no (SQL per event n/a)"}`,
     );
 
     const rows: Row[] = [];
-    const measureLevel = async (scenario: Scenario, spaces: number, subscribers: number, open: Extract<FromClients, { type: "opened" }>, writes: number) => {
+    const measureLevel = async (open: Extract<FromClients, { type: "opened" }>, writes: number) => {
       const rss = settledRssMb();
       const before = await readFanout();
       const peak = new PeakRss();
       const { measurement } = await children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
       const peakRss = peak.stop();
       const after = await readFanout();
-      const row: Row = { scenario, subscribers, spaces, m: measurement, rss, peakRss, sql: sqlPerEvent(before, after), openSeconds: open.seconds, probes: open.probes };
+      const spaces = scenario === "spread" ? options.spread.spaces : 1;
+      const row: Row = { scenario, subscribers: open.open, spaces, m: measurement, idleRss, rss, peakRss, sql: sqlPerEvent(before, after), openSeconds: open.seconds, probes: open.probes };
       rows.push(row);
       console.log(
-        `  ${scenario} N=${subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, RSS ${rss.toFixed(0)} MB (peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
+        `  ${scenario} N=${row.subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, leaked ${measurement.leaked}, RSS ${rss.toFixed(0)} MB (peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
       );
-      if (measurement.closedByServer > 0) console.log(`    the server closed ${measurement.closedByServer} subscriber sockets during this scenario`);
-      return row;
+      if (measurement.closedByServer > 0) console.log(`    the server closed ${measurement.closedByServer} subscriber sockets so far in this scenario`);
     };
 
-    // ---------------------------------------------------------- one space
     let during: DuringFanout | undefined;
-    if (oneSpace) {
-      await children.call({ type: "scenario", groups: [oneSpace] }, "ready");
+    if (scenario === "one-space") {
       let connected = 0;
-      for (const n of steps) {
+      for (const n of options.steps) {
         const open = await children.call({ type: "open", count: n - connected }, "opened");
         connected = n;
-        await measureLevel("one-space", 1, n, open, mutations);
+        await measureLevel(open, options.mutations);
       }
       // At the largest level, with every subscriber still connected.
-      during = (await children.call({ type: "during-fanout", samples: mutations }, "during-fanout")).result;
+      during = (await children.call({ type: "during-fanout", samples: options.mutations }, "during-fanout")).result;
       console.log(
         `  mutation during fan-out at N=${during.subscribers}: idle p50 ${during.idleP50.toFixed(1)} ms, during p50 ${during.duringP50.toFixed(1)} ms (${(during.duringP50 / during.idleP50).toFixed(2)}×), overlapped ${during.overlapped}/${during.samples}`,
       );
+    } else {
+      const open = await children.call({ type: "open", count: options.spread.subscribers }, "opened");
+      await measureLevel(open, options.spreadMutations);
     }
 
-    // ------------------------------------------------------------- spread
-    let spreadRow: Row | undefined;
-    if (scenarios.has("spread")) {
-      let rssAfterClose: number | undefined;
-      if (oneSpace) {
-        await children.call({ type: "close-all" }, "closed-all");
-        const gone = await waitForMetric(readMetrics, WS_CONNECTIONS, (value) => value === 0, 60_000);
-        if (!gone) console.log("  the server still counted open sockets 60 s after the one-space subscribers closed theirs");
-        // Each subscriber a member of its own spread space only.
-        await prisma.spaceMember.deleteMany({ where: { spaceId: oneSpace.spaceId, userId: { not: writerId } } });
-        rssAfterClose = settledRssMb();
-      }
-      const perSpace = spread.subscribers / spread.spaces;
-      const spaceIds = Array.from({ length: spread.spaces }, (_, index) => `spread${tag}${index.toString(36).padStart(4, "0")}`);
-      const groups: Group[] = spaceIds.map((spaceId, index) => ({
-        spaceId,
-        listId: `l${spaceId}`,
-        todoId: `t${spaceId}`,
-        subscriberIds: subscriberIds.slice(index * perSpace, (index + 1) * perSpace),
-      }));
-      await insertInChunks(
-        groups.map((group, index) => ({ id: group.spaceId, name: `Spread ${index}`, slug: group.spaceId, ownerId: writerId })),
-        (data) => prisma.space.createMany({ data }),
-      );
-      await insertInChunks(
-        groups.flatMap((group) => [
-          { spaceId: group.spaceId, userId: writerId, role: "ADMIN" as const },
-          ...group.subscriberIds.map((userId) => ({ spaceId: group.spaceId, userId, role: "USER" as const })),
-        ]),
-        (data) => prisma.spaceMember.createMany({ data }),
-      );
-      await insertInChunks(
-        groups.map((group) => ({ id: group.listId, title: "Spread", spaceId: group.spaceId, ownerId: writerId })),
-        (data) => prisma.list.createMany({ data }),
-      );
-      await insertInChunks(
-        groups.map((group) => ({ id: group.todoId, title: "start", listId: group.listId, ownerId: writerId })),
-        (data) => prisma.todo.createMany({ data }),
-      );
-      await prisma.$executeRawUnsafe("ANALYZE");
-      if (rssAfterClose !== undefined) console.log(`  spread: server RSS after the one-space sockets closed: ${rssAfterClose.toFixed(0)} MB`);
-      await children.call({ type: "scenario", groups }, "ready");
-      const open = await children.call({ type: "open", count: spread.subscribers }, "opened");
-      spreadRow = await measureLevel("spread", spread.spaces, spread.subscribers, open, spreadMutations);
-    }
-
-    report({ rows, idleRss, during, spreadRow, oneSpaceLargest: oneSpace ? most : undefined, countersExposed: counters !== undefined });
+    await Promise.race([children.call({ type: "close" }, "closed").catch(() => undefined), sleep(30_000)]);
+    child.kill();
+    await Promise.race([server.close(), sleep(20_000)]);
+    server = undefined;
+    await sendToCoordinator({ type: "result", result: { scenario, rows, idleRss, during, countersExposed } });
+  } catch (error) {
+    await sendToCoordinator({ type: "error", message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   } finally {
-    clearTimeout(deadline);
-    await cleanUp(true);
+    children?.child.kill();
+    await Promise.race([server?.close().catch(() => undefined), sleep(20_000)]);
+    await rm(dataDir, { recursive: true, force: true });
+    process.exit(0);
   }
 }
 
-function report(input: {
-  rows: Row[];
-  idleRss: number;
-  during: DuringFanout | undefined;
-  spreadRow: Row | undefined;
-  oneSpaceLargest: number | undefined;
-  countersExposed: boolean;
-}): void {
-  const { rows, idleRss, during, spreadRow } = input;
+// ----------------------------------------------------------- coordinator
+
+/** What stopped the run from outside (a signal, the deadline), if anything did. */
+let interrupted: string | undefined;
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  // The scenario running now: its process and its database, for a stop from outside.
+  let current: { phase: ChildProcess | undefined; database: BenchDatabase } | undefined;
+  let abandoning = false;
+  const abandon = async (code: number) => {
+    if (abandoning) return;
+    abandoning = true;
+    const running = current;
+    if (running?.phase && running.phase.exitCode === null) {
+      const exited = new Promise((resolve) => running.phase!.once("exit", resolve));
+      running.phase.kill("SIGTERM");
+      await Promise.race([exited, sleep(10_000)]);
+      running.phase.kill("SIGKILL");
+    }
+    if (running) await Promise.race([dropQuietly(running.database), sleep(20_000)]);
+    process.exit(code);
+  };
+  const deadline = setTimeout(() => {
+    console.error(`bench:subscriptions: gave up after ${DEADLINE_MS / 60_000} minutes, cleaning up`);
+    interrupted ??= "the deadline";
+    void abandon(2);
+  }, DEADLINE_MS);
+  deadline.unref();
+  // `on`, not `once`: a Ctrl-C reaches this process twice (from the terminal
+  // and relayed by tsx), and a second one with no handler would end it before
+  // its database is dropped.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      if (interrupted) return;
+      interrupted = signal;
+      console.error(`bench:subscriptions: ${signal}, cleaning up`);
+      void abandon(signal === "SIGINT" ? 130 : 143);
+    });
+  }
+
+  console.log(
+    `bench:subscriptions on PostgreSQL, ${options.operation}, scenarios ${options.scenarios.join(", ")}, each on a server process and database of its own; ulimit -n: ${await fileLimit()}`,
+  );
+  const results: PhaseResult[] = [];
+  try {
+    for (const scenario of options.scenarios) {
+      const database = await createBenchDatabase("bench_subs", { dropOnSignal: false });
+      current = { phase: undefined, database };
+      try {
+        const input: PhaseInput = { scenario, options, databaseUrl: database.url, databaseName: database.name };
+        const phase = fork(fileURLToPath(import.meta.url), ["--phase", JSON.stringify(input)], { execArgv: process.execArgv, stdio: "inherit" });
+        current.phase = phase;
+        results.push(await phaseResult(phase, scenario));
+      } finally {
+        await dropQuietly(database);
+        current = undefined;
+      }
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  report(results);
+}
+
+function phaseResult(phase: ChildProcess, scenario: Scenario): Promise<PhaseResult> {
+  return new Promise((resolve, reject) => {
+    let result: PhaseResult | undefined;
+    phase.on("message", (message: FromPhase) => {
+      if (message.type === "result") result = message.result;
+      else reject(new Error(`${scenario}: ${message.message}`));
+    });
+    phase.on("error", reject);
+    phase.once("exit", (code, signal) => (result ? resolve(result) : reject(new Error(`${scenario}: its process exited (${code ?? signal}) without a result`))));
+  });
+}
+
+// ---------------------------------------------------------------- report
+
+function report(results: PhaseResult[]): void {
+  const rows = results.flatMap((result) => result.rows);
+  const during = results.find((result) => result.during)?.during;
+  const oneSpace = results.find((result) => result.scenario === "one-space");
+  const spreadRow = results.find((result) => result.scenario === "spread")?.rows[0];
+  const countersExposed = results.every((result) => result.countersExposed);
   const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : "–").padStart(9);
-  const kbPerSubscriber = (row: Row) => (row.subscribers > 1 ? ((row.rss - idleRss) * 1024) / row.subscribers : Number.NaN);
+  const kbPerSubscriber = (row: Row) => (row.subscribers > 1 ? ((row.rss - row.idleRss) * 1024) / row.subscribers : Number.NaN);
   const oneSpaceRows = rows.filter((row) => row.scenario === "one-space");
   const base = oneSpaceRows[0];
 
-  if (base) {
+  if (oneSpace && base) {
     console.log("");
     console.log("one space: every subscriber a member of the one space written to");
     console.log("");
@@ -919,7 +1039,7 @@ function report(input: {
       "| subscribers | writes | p50 ms | p99 ms | max ms | p99 × N=1 | missing | RSS connected MB | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
     );
     console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    console.log(`| 0 (idle) | | | | | | | ${idleRss.toFixed(0)} | | | | | |`);
+    console.log(`| 0 (idle) | | | | | | | ${oneSpace.idleRss.toFixed(0)} | | | | | |`);
     for (const row of oneSpaceRows) {
       console.log(
         `| ${row.subscribers} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.m.p99 / base.m.p99, 2)} |${f(row.m.missing, 0)} |${f(row.rss, 0)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
@@ -928,15 +1048,15 @@ function report(input: {
   }
   if (spreadRow) {
     console.log("");
-    console.log(`spread: ${spreadRow.subscribers / spreadRow.spaces} subscribers per space, each write to one space`);
+    console.log(`spread: ${spreadRow.subscribers / spreadRow.spaces} subscribers per space, each a member of its own space only; each write to one space`);
     console.log("");
     console.log(
-      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | missing | leaked | RSS connected MB | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
+      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | missing | leaked | RSS idle MB | RSS connected MB | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const row = spreadRow;
     console.log(
-      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} |${f(row.rss, 0)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
+      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} |${f(row.idleRss, 0)} |${f(row.rss, 0)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
     );
   }
   const ratio = during ? during.duringP50 / during.idleP50 : Number.NaN;
@@ -951,11 +1071,9 @@ function report(input: {
     `latency: from just before the write's HTTP request to each subscriber's receipt (client process clock); ${rows.map((r) => `${r.m.samples} samples at ${r.scenario} N=${r.subscribers}`).join(", ")}`,
   );
   console.log(
-    `RSS: the server process after a full GC with the level's subscriptions live; peak: during the measured writes; KB per subscriber: (RSS − ${idleRss.toFixed(0)} MB idle) / N (not given for N=1)`,
+    "RSS: the server process after a full GC with the level's subscriptions live; peak: during the measured writes; KB per subscriber: (RSS − the scenario's idle RSS) / N (not given for N=1)",
   );
-  console.log(
-    `SQL per event: delta ${FANOUT_STATEMENTS} / delta ${FANOUT_EVENTS} over the measured writes${input.countersExposed ? "" : " (not exposed by this server: n/a)"}`,
-  );
+  console.log(`SQL per event: delta ${FANOUT_STATEMENTS} / delta ${FANOUT_EVENTS} over the measured writes${countersExposed ? "" : " (not exposed by this server: n/a)"}`);
 
   // -------------------------------------------------------------- verdict
   type Outcome = "met" | "not met" | "n/a";
@@ -973,49 +1091,30 @@ function report(input: {
   }
   if (spreadRow) check(`spread p99 < ${TARGET_SPREAD_P99_MS} ms`, spreadRow.m.p99 < TARGET_SPREAD_P99_MS, `${spreadRow.m.p99.toFixed(1)} ms`);
   else check(`spread p99 < ${TARGET_SPREAD_P99_MS} ms`, undefined, "scenario not run");
+  const sqlFigures = [
+    ...(oneSpaceRows.length > 0 ? [oneSpaceRows.map((row) => `${row.sql.text} at N=${row.subscribers}`).join(", ")] : []),
+    ...(spreadRow ? [`spread ${spreadRow.sql.text}`] : []),
+  ].join("; ");
   const sqlValues = oneSpaceRows.map((row) => row.sql.value);
-  if (oneSpaceRows.length < 2) check("SQL per event constant in N (one-space levels)", undefined, "fewer than two one-space levels");
-  else if (sqlValues.some((value) => value === undefined)) check("SQL per event constant in N (one-space levels)", undefined, oneSpaceRows.map((row) => `${row.sql.text} at N=${row.subscribers}`).join(", "));
+  if (oneSpaceRows.length < 2) check("SQL per event constant in N (one-space levels)", undefined, `fewer than two one-space levels${sqlFigures ? `: ${sqlFigures}` : ""}`);
+  else if (sqlValues.some((value) => value === undefined)) check("SQL per event constant in N (one-space levels)", undefined, sqlFigures);
   else {
     const values = sqlValues as number[];
     const low = Math.min(...values);
     const high = Math.max(...values);
-    const constant = high === low || (low > 0 && high / low <= TARGET_SQL_SPREAD);
-    check(
-      `SQL per event constant in N (one-space levels, max/min ≤ ${TARGET_SQL_SPREAD})`,
-      constant,
-      `${oneSpaceRows.map((row) => `${row.sql.text} at N=${row.subscribers}`).join(", ")}${spreadRow ? `; spread ${spreadRow.sql.text}` : ""}`,
-    );
+    check(`SQL per event constant in N (one-space levels, max/min ≤ ${TARGET_SQL_SPREAD})`, high === low || (low > 0 && high / low <= TARGET_SQL_SPREAD), sqlFigures);
   }
   if (during) check(`mutation during fan-out ≤ ${TARGET_DURING_FANOUT_RATIO}× idle`, ratio <= TARGET_DURING_FANOUT_RATIO, `${ratio.toFixed(2)}× (${during.duringP50.toFixed(1)} / ${during.idleP50.toFixed(1)} ms)`);
   else check(`mutation during fan-out ≤ ${TARGET_DURING_FANOUT_RATIO}× idle`, undefined, "one-space not run");
   const missing = rows.reduce((sum, row) => sum + row.m.missing, 0);
-  check("missing 0", missing === 0, `${missing} over all levels`);
+  check("missing 0", rows.length > 0 ? missing === 0 : undefined, `${missing} over all levels`);
   const leaked = (spreadRow?.m.leaked ?? 0) + (during?.leaked ?? 0);
-  const leakedParts = [
-    ...(spreadRow ? [`spread ${spreadRow.m.leaked}`] : []),
-    ...(during ? [`one-space quiet writes ${during.leaked}`] : []),
-  ];
+  const leakedParts = [...(spreadRow ? [`spread ${spreadRow.m.leaked}`] : []), ...(during ? [`one-space quiet writes ${during.leaked}`] : [])];
   check("leaked 0", leakedParts.length > 0 ? leaked === 0 : undefined, `${leaked} (${leakedParts.join(", ") || "nothing checked"})`);
 
   console.log("");
   console.log("verdict (informational):");
   for (const { outcome, target, figure } of verdicts) console.log(`  ${`[${outcome}]`.padEnd(10)} ${target}: ${figure}`);
-}
-
-async function insertInChunks<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let start = 0; start < rows.length; start += 5000) await insert(rows.slice(start, start + 5000));
-}
-
-/** Polls /metrics until `metric` satisfies `ok`; false if it does not within timeoutMs. */
-async function waitForMetric(read: () => Promise<string>, metric: string, ok: (value: number) => boolean, timeoutMs: number): Promise<boolean> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    const value = metricTotal(await read(), metric);
-    if (value !== undefined && ok(value)) return true;
-    await sleep(200);
-  }
-  return false;
 }
 
 async function dropQuietly(database: BenchDatabase): Promise<void> {
@@ -1031,11 +1130,14 @@ async function fileLimit(): Promise<string> {
   return new Promise((resolve) => execFile("sh", ["-c", "ulimit -n"], (error, stdout) => resolve(error ? "unknown" : stdout.trim())));
 }
 
+const phaseArgument = process.argv.indexOf("--phase");
 if (process.argv.includes("--clients")) {
   await runClients();
+} else if (phaseArgument >= 0) {
+  await runPhase(JSON.parse(process.argv[phaseArgument + 1] ?? "") as PhaseInput);
 } else {
   await main().catch((error: unknown) => {
-    // Stopped by a signal: the clients were killed on purpose, not a failure to show.
+    // Stopped from outside: the processes were stopped on purpose, not a failure to show.
     if (interrupted) console.error(`bench:subscriptions: stopped by ${interrupted}; its database was dropped`);
     else console.error(error);
     process.exitCode = 1;
