@@ -16,7 +16,7 @@
 // with HTTP 503 at the upgrade, the third closes with 4430 at connection_init.
 import type { IncomingMessage, Server } from "node:http";
 import { randomUUID } from "node:crypto";
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from "graphql";
+import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
@@ -206,6 +206,20 @@ export function attachWebSocketServer(options: {
     return formatted;
   };
 
+  /**
+   * A `next` about to be sent, from graphql-ws's hook or the direct fan-out:
+   * counted as an event, with its errors formatted (the result to send
+   * instead), or undefined to send it as it is.
+   */
+  const nextResult = (record: OperationRecord | undefined, result: ExecutionResult) => {
+    const formatted = result.errors ? sendErrors(result.errors, record) : undefined;
+    if (record && (record.operationType !== "subscription" || record.streaming)) {
+      record.events += 1;
+      if (record.operationType === "subscription") observer?.onEventDelivered?.();
+    }
+    return formatted ? { ...result, errors: formatted } : undefined;
+  };
+
   wsServer.on("connection", (socket: WebSocket, request: IncomingMessage) => {
     const admitted = admission.admit(addressOf(request));
     admissions.set(socket, admitted);
@@ -343,15 +357,7 @@ export function attachWebSocketServer(options: {
         if (record) finish(ctx.extra, payload, record, "failed");
         return formatted;
       },
-      onNext: (ctx, _id, payload, _args, result) => {
-        const record = ctx.extra.operations?.get(payload);
-        const formatted = result.errors ? sendErrors(result.errors, record) : undefined;
-        if (record && (record.operationType !== "subscription" || record.streaming)) {
-          record.events += 1;
-          if (record.operationType === "subscription") observer?.onEventDelivered?.();
-        }
-        return formatted ? { ...result, errors: formatted } : undefined;
-      },
+      onNext: (ctx, _id, payload, _args, result) => nextResult(ctx.extra.operations?.get(payload), result),
       context: (ctx, id, payload) => {
         const requestId = ctx.extra.operations?.get(payload)?.requestId ?? `ws-${randomUUID()}`;
         const slowConsumer = () => {
@@ -382,18 +388,9 @@ export function attachWebSocketServer(options: {
             sendNext: ({ result, serialized }) => {
               const socket = ctx.extra.socket;
               if (socket.readyState !== socket.OPEN) return;
-              const record = ctx.extra.operations?.get(payload);
-              let body = serialized;
-              if (body === undefined || result.errors) {
-                const errors = result.errors ? sendErrors(result.errors, record) : undefined;
-                body = JSON.stringify(errors ? { ...result, errors } : result);
-              }
-              const frame = framePrefix + body + "}";
+              const replaced = nextResult(ctx.extra.operations?.get(payload), result);
+              const frame = framePrefix + (replaced ? JSON.stringify(replaced) : (serialized ?? JSON.stringify(result))) + "}";
               socket.send(frame);
-              if (record) {
-                record.events += 1;
-                observer?.onEventDelivered?.();
-              }
               if (socket.bufferedAmount > config.websocket.maxPendingEvents * frame.length) slowConsumer();
             },
           },

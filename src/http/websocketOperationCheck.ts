@@ -31,7 +31,7 @@ export function checkOperation(
   schema: GraphQLSchema,
   limits: OperationLimits,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
-  documents: ValidatedDocuments = new ValidatedDocuments(1),
+  documents: ValidatedDocuments,
 ): CheckedOperation {
   const parsed = documents.get(payload.query, () => parseAndValidate(schema, limits, payload.query));
   if ("parseErrors" in parsed) return { result: parsed.parseErrors };

@@ -46,8 +46,8 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
   const shareable = new WeakMap<DocumentNode, Map<string, boolean>>();
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 0;
-  const results = new WeakMap<DeliveredEvent, Map<string, Result>>();
-  const serializedResults = new WeakMap<DeliveredEvent, Map<string, Promise<SharedResult>>>();
+  // Per event and key: the result, and (for the direct fan-out) it serialized.
+  const results = new WeakMap<DeliveredEvent, Map<string, { result: Result; shared?: Promise<SharedResult> }>>();
 
   const isShareable = (args: ExecutionArgs): boolean => {
     let byOperation = shareable.get(args.document);
@@ -69,16 +69,17 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
     // What the result depends on besides the event.
     const key = [documentId(args.document), args.operationName ?? "", JSON.stringify(args.variableValues ?? {}), shared ? "" : (context.viewer?.id ?? "")].join("\u0000");
 
-    const executeEvent = (event: DeliveredEvent): Result => {
+    const entryFor = (event: DeliveredEvent) => {
       let byKey = results.get(event);
       if (!byKey) results.set(event, (byKey = new Map()));
-      let result = byKey.get(key);
-      if (!result) {
-        result = execute({ ...args, rootValue: event, contextValue: shared ? context : primedContext(context, event) });
-        byKey.set(key, result);
+      let entry = byKey.get(key);
+      if (!entry) {
+        entry = { result: execute({ ...args, rootValue: event, contextValue: shared ? context : primedContext(context, event) }) };
+        byKey.set(key, entry);
       }
-      return result;
+      return entry;
     };
+    const executeEvent = (event: DeliveredEvent): Result => entryFor(event).result;
     const transport = context.transport;
     const viewerId = context.viewer?.id;
     if (shared && transport && viewerId !== undefined) {
@@ -88,14 +89,11 @@ export function createSubscriptionExecutor(): (args: ExecutionArgs) => Promise<A
         viewerId,
         groupKey: key,
         resultFor: (event) => {
-          let byKey = serializedResults.get(event);
-          if (!byKey) serializedResults.set(event, (byKey = new Map()));
-          let made = byKey.get(key);
-          if (!made) {
-            made = Promise.resolve(executeEvent(event)).then((result) => ({ result, serialized: result.errors ? undefined : JSON.stringify(result) }));
-            byKey.set(key, made);
-          }
-          return made;
+          const entry = entryFor(event);
+          return (entry.shared ??= Promise.resolve(entry.result).then((result) => ({
+            result,
+            serialized: result.errors ? undefined : JSON.stringify(result),
+          })));
         },
         send: (result) => transport.sendNext(result),
       };

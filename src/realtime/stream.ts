@@ -42,18 +42,21 @@ export function eventStream(
 
   async function* run(): AsyncGenerator<DeliveredEvent> {
     let last = after ?? live.startPosition;
-    async function* handle(tailed: TailedEvent): AsyncGenerator<DeliveredEvent> {
+    // What the subscriber receives of an event: nothing for one at or before
+    // the last handled (replay and live overlap) or one it may not read.
+    const handle = async (tailed: TailedEvent): Promise<DeliveredEvent | undefined> => {
       const position = positionOf(tailed.event);
-      if (!isAfter(position, last)) return;
+      if (!isAfter(position, last)) return undefined;
       last = position;
       const delivered = await context.realtime.deliver(tailed, context);
-      if (delivered && !cancelled) yield delivered;
-    }
+      return cancelled ? undefined : delivered;
+    };
     try {
       if (after !== undefined) {
         for await (const tailed of replayed(context.realtime.replay(filter, after), viewer.id)) {
           if (cancelled) return;
-          yield* handle(tailed);
+          const delivered = await handle(tailed);
+          if (delivered) yield delivered;
         }
       }
       for (;;) {
@@ -65,7 +68,8 @@ export function eventStream(
         }
         const next = await live.events.next();
         if (next.done || cancelled) return;
-        yield* handle(next.value);
+        const delivered = await handle(next.value);
+        if (delivered) yield delivered;
       }
     } finally {
       live.close();

@@ -23,6 +23,7 @@ import type { ChangeEvent } from "./events.js";
 import {
   afterPosition,
   belowHorizon,
+  isAfter,
   laterOf,
   LOG_ORDER,
   positionOf,
@@ -194,7 +195,7 @@ export class EventTailer {
       },
       goDirect: (receiver, caughtUpTo) => {
         if (closed || queue.length > 0 || !this.directFanOut) return false;
-        if (caughtUpTo.txid > this.position.txid || (caughtUpTo.txid === this.position.txid && caughtUpTo.id > this.position.id)) return false;
+        if (isAfter(caughtUpTo, this.position)) return false;
         subscriber.direct = receiver;
         return true;
       },
