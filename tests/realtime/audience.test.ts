@@ -25,6 +25,8 @@ import { readableEvent } from "../../src/realtime/delivery.js";
 import { createEventCursors } from "../../src/realtime/eventCursor.js";
 import type { ChangeEvent, DeliveredEvent } from "../../src/realtime/events.js";
 import type { NewEvent } from "../../src/realtime/eventLog.js";
+import { listEvent } from "../../src/modules/list/service.js";
+import { todoEventOf } from "../../src/modules/todo/service.js";
 import { createRealtime, type Realtime } from "../../src/realtime/index.js";
 import { startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
 import { insertWorlds, type ListRow, type MemberRow, type Role, type SpaceRow, type TodoRow } from "../domain/support.js";
@@ -96,25 +98,7 @@ interface Change {
   events: NewEvent[];
 }
 
-const todoEvent = (kind: NewEvent["kind"], todo: TodoRow, list: ListRow): NewEvent => ({
-  kind,
-  subject: "TODO",
-  spaceId: list.spaceId,
-  listId: list.id,
-  todoId: todo.id,
-  listOwnerId: list.ownerId,
-  listPrivate: list.private,
-});
-
-const listEvent = (kind: NewEvent["kind"], list: ListRow): NewEvent => ({
-  kind,
-  subject: "LIST",
-  spaceId: list.spaceId,
-  listId: list.id,
-  todoId: null,
-  listOwnerId: list.ownerId,
-  listPrivate: list.private,
-});
+// Events are made by the services' own builders (the list's owner and privacy at the change).
 
 const memberOf = (state: State, spaceId: string, userId: string) => state.members.find((m) => m.spaceId === spaceId && m.userId === userId);
 
@@ -140,7 +124,7 @@ const changes: [weight: number, make: ChangeMaker][] = [
       const updated = { ...todo, title: `Todo at ${at.getTime()}`, completedAt: todo.completedAt ? null : at };
       await prisma.todo.update({ where: { id: todo.id }, data: { title: updated.title, completedAt: updated.completedAt } });
       state.todos.set(todo.id, updated);
-      return { description: `update todo ${todo.id}`, events: [todoEvent("UPDATED", updated, list)] };
+      return { description: `update todo ${todo.id}`, events: [todoEventOf("UPDATED", updated, list)] };
     },
   ],
   [
@@ -153,7 +137,7 @@ const changes: [weight: number, make: ChangeMaker][] = [
       const todo: TodoRow = { id: randomId(rng, "t"), listId: list.id, ownerId, title: "New todo", completedAt: null, createdAt: at };
       await prisma.todo.create({ data: todo });
       state.todos.set(todo.id, todo);
-      return { description: `create todo ${todo.id} in list ${list.id}`, events: [todoEvent("CREATED", todo, list)] };
+      return { description: `create todo ${todo.id} in list ${list.id}`, events: [todoEventOf("CREATED", todo, list)] };
     },
   ],
   [
@@ -174,7 +158,7 @@ const changes: [weight: number, make: ChangeMaker][] = [
       const todo = pick(rng, [...state.todos.values()]);
       await prisma.todo.delete({ where: { id: todo.id } });
       state.todos.delete(todo.id);
-      return { description: `delete todo ${todo.id}`, events: [todoEvent("DELETED", todo, state.lists.get(todo.listId)!)] };
+      return { description: `delete todo ${todo.id}`, events: [todoEventOf("DELETED", todo, state.lists.get(todo.listId)!)] };
     },
   ],
   [
@@ -201,7 +185,7 @@ const changes: [weight: number, make: ChangeMaker][] = [
       state.todos.delete(todo.id);
       state.lists.delete(list.id);
       for (const other of [...state.todos.values()]) if (other.listId === list.id) state.todos.delete(other.id);
-      return { description: `delete todo ${todo.id}, then its list ${list.id}`, events: [todoEvent("DELETED", todo, list), listEvent("DELETED", list)] };
+      return { description: `delete todo ${todo.id}, then its list ${list.id}`, events: [todoEventOf("DELETED", todo, list), listEvent("DELETED", list)] };
     },
   ],
   [
@@ -218,7 +202,7 @@ const changes: [weight: number, make: ChangeMaker][] = [
       state.lists.set(list.id, flipped);
       return {
         description: `delete todo ${todo.id}, then make its list ${list.id} ${flipped.private ? "private" : "public"}`,
-        events: [todoEvent("DELETED", todo, list), listEvent("UPDATED", flipped)],
+        events: [todoEventOf("DELETED", todo, list), listEvent("UPDATED", flipped)],
       };
     },
   ],

@@ -6,7 +6,7 @@ import { notNull, requireText } from "../validation.js";
 
 const listTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
 
-export const listEvent = (kind: NewEvent["kind"], list: List): NewEvent => ({
+export const listEvent = (kind: NewEvent["kind"], list: Pick<List, "id" | "spaceId" | "ownerId" | "private">): NewEvent => ({
   kind,
   subject: "LIST",
   spaceId: list.spaceId,

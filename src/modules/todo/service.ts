@@ -7,18 +7,24 @@ import { notNull, requireText } from "../validation.js";
 
 const todoTitle = (value: string) => requireText(value, "title", "Title", 1, 100);
 
-/** The event for a todo change; the list's owner and privacy are snapshotted. */
+/** The event for a change of `todo` in `list`; the list's owner and privacy are snapshotted. */
+export const todoEventOf = (
+  kind: NewEvent["kind"],
+  todo: Pick<Todo, "id">,
+  list: Pick<List, "id" | "spaceId" | "ownerId" | "private">,
+): NewEvent => ({
+  kind,
+  subject: "TODO",
+  spaceId: list.spaceId,
+  listId: list.id,
+  todoId: todo.id,
+  listOwnerId: list.ownerId,
+  listPrivate: list.private,
+});
+
+/** The event for a todo change, its list read when not given. */
 async function todoEvent(db: PolicyClient, kind: NewEvent["kind"], todo: Todo, readList?: List | null): Promise<NewEvent> {
-  const list = orNotFound(readList ?? (await db.list.findUnique({ where: { id: todo.listId } })), "List");
-  return {
-    kind,
-    subject: "TODO",
-    spaceId: list.spaceId,
-    listId: list.id,
-    todoId: todo.id,
-    listOwnerId: list.ownerId,
-    listPrivate: list.private,
-  };
+  return todoEventOf(kind, todo, orNotFound(readList ?? (await db.list.findUnique({ where: { id: todo.listId } })), "List"));
 }
 
 export async function createTodo(db: PolicyClient, viewerId: string, input: { listId: string; title: string }) {
