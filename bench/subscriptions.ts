@@ -66,7 +66,7 @@
 // writes (to every space with subscribers) run until every subscriber has
 // received one. Loopback only; every loop and wait is bounded. The verdict
 // at the end is informational: the run exits 0 unless something broke.
-import { boundedInt, createBenchDatabase, type BenchDatabase } from "./support.js";
+import { boundedInt, createBenchDatabase, gql, type BenchDatabase } from "./support.js";
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes, webcrypto } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -278,13 +278,7 @@ async function runClients(): Promise<void> {
   async function write(todoId: string, title: string): Promise<number> {
     if (!setup) throw new Error("no setup");
     const started = performance.now();
-    const response = await fetch(setup.httpUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${writerToken}` },
-      body: JSON.stringify({ query: "mutation ($id: ID!, $title: String!) { updateTodo(id: $id, input: { title: $title }) { id } }", variables: { id: todoId, title } }),
-    });
-    const body = (await response.json()) as { errors?: unknown };
-    if (body.errors) throw new Error(`mutation failed: ${JSON.stringify(body.errors)}`);
+    await gql(new URL(setup.httpUrl).origin, "mutation ($id: ID!, $title: String!) { updateTodo(id: $id, input: { title: $title }) { id } }", { id: todoId, title }, writerToken);
     return performance.now() - started;
   }
 
@@ -877,12 +871,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
     // nobody subscribed).
     const writerToken = await signToken(writerId, await signingKey(JWT_SECRET));
     for (let index = 0; index < 5; index++) {
-      const response = await fetch(httpUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${writerToken}` },
-        body: JSON.stringify({ query: `mutation { updateTodo(id: "${groups[0]!.todoId}", input: { title: "warm ${index}" }) { id } }` }),
-      });
-      if (!response.ok) throw new Error(`warm-up write failed: ${response.status} ${await response.text()}`);
+      await gql(new URL(httpUrl).origin, "mutation ($id: ID!, $title: String!) { updateTodo(id: $id, input: { title: $title }) { id } }", { id: groups[0]!.todoId, title: `warm ${index}` }, writerToken);
     }
     await sleep(500);
     const idleRss = settledRssMb();
