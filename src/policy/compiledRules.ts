@@ -142,25 +142,72 @@ function and(items: RuleExpr[]): RuleExpr {
  * the expression reads: each to-one relation it follows, and of each to-many
  * relation it tests only the rows keyed by one of `candidates`.
  */
-export function includeFor(expr: RuleExpr, candidates: readonly string[]): Record<string, unknown> | undefined {
+export function includeFor(
+  expr: RuleExpr,
+  candidates: readonly string[],
+  /**
+   * To-many tests, reached from the row through to-one relations only, whose
+   * rows the caller loads itself (and puts on the loaded rows before
+   * evaluate) instead of having them included here.
+   */
+  loadedElsewhere?: (test: SomeExpr) => boolean,
+): Record<string, unknown> | undefined {
   const include: Record<string, unknown> = {};
-  collectIncludes(expr, candidates, include);
+  collectIncludes(expr, candidates, include, loadedElsewhere);
   return Object.keys(include).length ? include : undefined;
+}
+
+export type SomeExpr = Extract<RuleExpr, { op: "some" }>;
+
+/**
+ * The to-many tests of `expr` that `loadedElsewhere` picked, each with the
+ * loaded row (reached from `row` through to-one relations) whose relation
+ * the caller fills in. Rows whose to-one relation is null are skipped: the
+ * test under them is never decided.
+ */
+export function rowsToFill(expr: RuleExpr, row: Row, loadedElsewhere: (test: SomeExpr) => boolean): { test: SomeExpr; row: Row }[] {
+  const found: { test: SomeExpr; row: Row }[] = [];
+  const visit = (node: RuleExpr, at: Row): void => {
+    switch (node.op) {
+      case "and":
+      case "or":
+        for (const item of node.items) visit(item, at);
+        return;
+      case "one": {
+        const related = at[node.relation];
+        if (related !== null && related !== undefined) visit(node.item, related as Row);
+        return;
+      }
+      case "some":
+        if (loadedElsewhere(node)) found.push({ test: node, row: at });
+        return;
+      default:
+        return;
+    }
+  };
+  visit(expr, row);
+  return found;
 }
 
 type IncludeEntry = { include?: Record<string, unknown>; where?: Record<string, unknown> };
 
-function collectIncludes(expr: RuleExpr, candidates: readonly string[], into: Record<string, unknown>): void {
+function collectIncludes(
+  expr: RuleExpr,
+  candidates: readonly string[],
+  into: Record<string, unknown>,
+  loadedElsewhere: ((test: SomeExpr) => boolean) | undefined,
+): void {
   switch (expr.op) {
     case "and":
     case "or":
-      for (const item of expr.items) collectIncludes(item, candidates, into);
+      for (const item of expr.items) collectIncludes(item, candidates, into, loadedElsewhere);
       return;
     case "equals":
     case "in":
       return;
     case "one":
     case "some": {
+      if (expr.op === "some" && loadedElsewhere?.(expr)) return;
       const entry = ((into[expr.relation] as IncludeEntry | undefined) ??= {});
       if (expr.op === "some") {
         const keyed = { [expr.keyField]: { in: candidates } };
@@ -171,7 +218,8 @@ function collectIncludes(expr: RuleExpr, candidates: readonly string[], into: Re
         entry.where = keyed;
       }
       const nested = (entry.include ??= {});
-      collectIncludes(expr.item, candidates, nested);
+      // Below a to-many relation everything is included here: rowsToFill only follows to-one relations.
+      collectIncludes(expr.item, candidates, nested, expr.op === "one" ? loadedElsewhere : undefined);
       if (Object.keys(nested).length === 0) delete entry.include;
       return;
     }

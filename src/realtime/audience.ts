@@ -14,9 +14,11 @@
 //   the space's memberships as they are now.
 //
 // Each rule is compiled once (compiledRules.ts); per event the row is loaded
-// once, with the candidates' memberships the rule tests, and every candidate
-// is decided in memory. Memberships are read per event, after the event
-// committed, so a removal committed before an event always revokes it.
+// once, and every candidate is decided in memory. The candidates'
+// memberships the rule tests are kept between events (relationCache.ts) and
+// used only while the space's membership version, loaded with the row after
+// the event committed, has not moved: a removal committed before an event
+// always revokes it, as if the memberships were read with every event.
 //
 // Every viewer allowed gets the same DeliveredEvent object: what depends on
 // the row alone can then be computed once for all of them (execution.ts).
@@ -29,11 +31,13 @@ import {
   compileWhere,
   evaluate,
   includeFor,
+  rowsToFill,
   sentinelViewer,
   type RuleExpr,
 } from "../policy/compiledRules.js";
 import { relations, rules, type ModelName } from "../policy/rules.js";
 import type { ChangeEvent, DeliveredEvent } from "./events.js";
+import { createRelationCache } from "./relationCache.js";
 
 /** The viewers who may receive an event, each with what they receive. */
 export type Audience = ReadonlyMap<string, DeliveredEvent>;
@@ -77,12 +81,20 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
   }
   const stats: AudienceStats = { events: 0, sqlStatements: 0 };
 
+  // Memberships kept between events while their version says they are current (relationCache.ts).
+  const cache = createRelationCache(prisma);
+  /** The row with what `expr` reads: the rest of it in one statement, the kept relations from the cache. */
+  const load = async (expr: RuleExpr, read: (include: Record<string, unknown> | undefined) => Promise<unknown>, candidates: readonly string[]) => {
+    const row = (await read(includeFor(expr, candidates, cache.handles))) as Row | null;
+    if (row) for (const { test, row: parent } of rowsToFill(expr, row, cache.handles)) await cache.fill(test, parent, candidates);
+    return row;
+  };
   const loadTodo = (id: string, candidates: readonly string[]) =>
-    prisma.todo.findUnique({ where: { id }, include: includeFor(compiled.todo, candidates) }) as Promise<Row | null>;
+    load(compiled.todo, (include) => prisma.todo.findUnique({ where: { id }, include }), candidates);
   const loadList = (id: string, candidates: readonly string[]) =>
-    prisma.list.findUnique({ where: { id }, include: includeFor(compiled.list, candidates) }) as Promise<Row | null>;
+    load(compiled.list, (include) => prisma.list.findUnique({ where: { id }, include }), candidates);
   const loadSpace = (id: string, candidates: readonly string[]) =>
-    prisma.space.findUnique({ where: { id }, include: includeFor(compiled.space, candidates) }) as Promise<Row | null>;
+    load(compiled.space, (include) => prisma.space.findUnique({ where: { id }, include }), candidates);
 
   async function decideUncounted(event: ChangeEvent, viewerIds: readonly string[]): Promise<Audience> {
     const candidates = new Set(viewerIds);

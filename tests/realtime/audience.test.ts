@@ -10,8 +10,11 @@
 // far is decided again, for every user of the world (members, former members,
 // users never in the space): the set of receivers, and the row each receives,
 // must be the same on both paths, DELETED events and departed members
-// included. And deciding an event must cost as many statements for one
-// viewer as for all of them, or for hundreds more.
+// included. The batched side keeps memberships between decisions
+// (relationCache.ts), so the world's changes must make it read them again:
+// its answers are also compared with a cold start's. And deciding an event
+// from a cold start must cost as many statements for one viewer as for all
+// of them, or for hundreds more.
 //
 // AUDIENCE_FUZZ_WORLDS (default 40) sets the number of worlds,
 // AUDIENCE_FUZZ_SEED the seed; a mismatch names the seed, world, change,
@@ -41,6 +44,7 @@ let prisma: RawPrismaClient;
 let realtime: Realtime;
 let createContext: ContextFactory;
 let batched: BatchedAudience;
+let compiled: ReturnType<typeof compileSubscriptionRules>;
 
 /**
  * A part of the context the delivery check has no business reading: it
@@ -73,7 +77,8 @@ beforeAll(async () => {
     webhooks: notReadByDelivery("webhooks"),
     policyOptions: () => ({}),
   });
-  batched = createBatchedAudience(prisma, compileSubscriptionRules());
+  compiled = compileSubscriptionRules();
+  batched = createBatchedAudience(prisma, compiled);
 });
 afterAll(async () => {
   await realtime?.close();
@@ -349,12 +354,21 @@ async function decideBothWays(
   const report = (viewer: string, batchedAnswer: unknown, perViewer: unknown) =>
     mismatches.push({ seed: state.world.seed, world: state.world.index, after, event: describeEvent(event), viewer, batched: batchedAnswer, perViewer });
 
+  // Statements are counted on a cold start (a fresh audience, nothing kept
+  // from earlier events): kept memberships only ever save statements.
   const statements = async (candidates: string[]) => {
-    const before = batched.stats.sqlStatements;
-    const audience = await batched.decide(event, candidates);
-    return { audience, statements: batched.stats.sqlStatements - before };
+    const cold = createBatchedAudience(prisma, compiled);
+    const audience = await cold.decide(event, candidates);
+    return { audience, statements: cold.stats.sqlStatements };
   };
-  const all = await statements(viewers);
+  // The receivers checked below come from the long-lived audience, which
+  // keeps memberships from one event and world change to the next: the
+  // changes must make it read them again.
+  const cold = await statements(viewers);
+  const all = { statements: cold.statements, audience: await batched.decide(event, viewers) };
+  if (!isDeepStrictEqual(all.audience, cold.audience)) {
+    report("(everyone)", [...all.audience.keys()], "decided from kept memberships, not as on a cold start");
+  }
   const alone = pick(rng, viewers);
   const one = await statements([alone]);
   const shape = `${event.kind} ${event.subject}`;
