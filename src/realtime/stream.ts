@@ -19,6 +19,7 @@ import type { GraphQLContext } from "../context.js";
 import { requireViewer } from "../context.js";
 import type { DeliveredEvent } from "./events.js";
 import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
+import type { SharedResult } from "./multiplex.js";
 import type { EventFilter, TailedEvent } from "./tailer.js";
 
 export function eventStream(
@@ -38,7 +39,16 @@ export function eventStream(
   // Set by the executor when this subscription's result is the same for
   // every viewer allowed an event (execution.ts): once caught up, its events
   // are sent by the direct fan-out (multiplex.ts), not through this generator.
-  const direct = context.directReceiver && { ...context.directReceiver, fail: (error: unknown) => live.fail(error) };
+  // The fan-out lets I/O in between its writes (multiplex.ts): a subscription
+  // completed or failed meanwhile is sent nothing more.
+  const receiver = context.directReceiver;
+  const direct = receiver && {
+    ...receiver,
+    send: (result: SharedResult) => {
+      if (!live.isClosed()) receiver.send(result);
+    },
+    fail: (error: unknown) => live.fail(error),
+  };
 
   async function* run(): AsyncGenerator<DeliveredEvent> {
     let last = after ?? live.startPosition;

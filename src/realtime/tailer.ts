@@ -74,6 +74,8 @@ export interface LiveSubscription {
   readonly ended: Promise<void>;
   /** Ends the subscription with an error. */
   fail(error: unknown): void;
+  /** Whether it has ended: a fan-out already under way must not send it more. */
+  isClosed(): boolean;
 }
 
 interface Subscriber {
@@ -193,6 +195,7 @@ export class EventTailer {
         failure ??= { error };
         subscriber.close();
       },
+      isClosed: () => closed,
       goDirect: (receiver, caughtUpTo) => {
         if (closed || queue.length > 0 || !this.directFanOut) return false;
         if (isAfter(caughtUpTo, this.position)) return false;
