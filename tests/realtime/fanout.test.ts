@@ -2,8 +2,8 @@
 // its subscribers together (src/realtime/audience.ts) and executed once for
 // every subscription whose result cannot differ (src/realtime/execution.ts).
 // These tests hold that path to the same rules as the per-viewer one:
-// revocation mid-fan-out, results that depend on the viewer, and a client
-// that stops reading.
+// revocation mid-fan-out, subscriptions completed mid-fan-out, results that
+// depend on the viewer, and a client that stops reading.
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { TestServer } from "../helpers/server.js";
@@ -88,6 +88,69 @@ describe("a member removed while a 1,000-subscription fan-out is in flight", () 
       // What came before the removal arrives whole and in order, or stops at the removal.
       expect(before.slice(0, received.length)).toEqual(received);
     }
+  }, 120_000);
+});
+
+describe("subscriptions completed while a 1,000-subscription fan-out is in flight", () => {
+  it("are sent no `next` once the server has taken their `complete`", async () => {
+    const MEMBERS = 19;
+    const PER_MEMBER = 50; // with the 50 of the raw socket below, 1,000 subscriptions
+    const { spaceId, admin, members } = await spaceWithMembers(server, MEMBERS + 1);
+    const list = await admin.api.createList(spaceId, "Busy list");
+    const todo = await admin.api.createTodo(list.id, "start");
+    const others = members.slice(1).flatMap((member) => {
+      const connection = open(member.token);
+      return Array.from({ length: PER_MEMBER }, () => connection.subscribe<TitleEvent>(TITLES, { spaceId }));
+    });
+
+    // A raw graphql-ws socket: what arrives after the server has taken the
+    // completes is told apart by a ping sent right behind them. The server
+    // handles a socket's messages in order and a complete ends the
+    // subscription at once, so the pong is written after anything sent before
+    // the completes took effect, and TCP keeps that order.
+    const socket = new WebSocket(server.wsUrl, "graphql-transport-ws");
+    const ids = Array.from({ length: PER_MEMBER }, (_, index) => `s${index}`);
+    const nexts: { id: string; title: string | undefined; afterPong: boolean }[] = [];
+    let ponged = false;
+    let onFirstWrite: (() => void) | undefined;
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as { id?: string; type: string; payload?: { data?: TitleEvent } };
+      if (message.type === "pong") ponged = true;
+      if (message.type !== "next" || !message.id) return;
+      const title = message.payload?.data ? titleOf(message.payload.data) : undefined;
+      nexts.push({ id: message.id, title, afterPong: ponged });
+      if (title?.startsWith("burst-")) onFirstWrite?.();
+    });
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${members[0]!.token}` } }));
+    await new Promise((resolve) => socket.once("message", resolve)); // connection_ack
+    for (const id of ids) socket.send(JSON.stringify({ id, type: "subscribe", payload: { query: TITLES, variables: { spaceId } } }));
+    const rawLive = (probe: string) => ids.every((id) => nexts.some((next) => next.id === id && next.title === probe));
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 20) throw new Error("the raw socket's subscriptions never went live");
+      await admin.api.updateTodo(todo.id, { title: `probe-${attempt}` });
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      if (rawLive(`probe-${attempt}`) && others.every((stream) => stream.received.some((item) => titleOf(item) === `probe-${attempt}`))) break;
+    }
+
+    // Completed the moment the first of a burst of writes reaches the socket,
+    // while that write and the next ones are still being sent to the others.
+    const completed = new Promise<void>((resolve) => {
+      onFirstWrite = () => {
+        onFirstWrite = undefined;
+        for (const id of ids) socket.send(JSON.stringify({ id, type: "complete" }));
+        socket.send(JSON.stringify({ type: "ping" }));
+        resolve();
+      };
+    });
+    const BURST = 10;
+    for (let index = 0; index < BURST; index++) await admin.api.updateTodo(todo.id, { title: `burst-${index}` });
+    await completed;
+    await Promise.all(others.map((stream) => stream.until((item) => titleOf(item) === `burst-${BURST - 1}`, "the last write", 30_000)));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ponged).toBe(true);
+    expect(nexts.filter((next) => next.afterPong)).toEqual([]);
+    socket.close();
   }, 120_000);
 });
 
