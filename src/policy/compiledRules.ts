@@ -262,6 +262,151 @@ function decide(expr: RuleExpr, row: Row, viewerId: string): boolean {
   }
 }
 
+/**
+ * The candidates for whom `expr` holds over a row loaded with
+ * includeFor(expr, candidates): what evaluate() says for each, worked out
+ * once for all of them. Each test of the tree yields the viewers it holds
+ * for (everyone, nobody, the one a column names, or a set), and AND and OR
+ * intersect and join those, so the cost grows with the rows loaded, not with
+ * candidates times the size of the tree. A tree with a `none` test (whoever
+ * no row matches) is decided viewer by viewer instead.
+ */
+export function allowedAmong(expr: RuleExpr, row: Row, candidates: ReadonlySet<string>): Set<string> {
+  if (hasNone(expr)) {
+    const allowed = new Set<string>();
+    for (const viewerId of candidates) if (decide(expr, row, viewerId)) allowed.add(viewerId);
+    return allowed;
+  }
+  const holds = viewersFor(expr, row);
+  if (holds === EVERYONE) return new Set(candidates);
+  if (holds === NOBODY) return new Set();
+  if (typeof holds === "string") return candidates.has(holds) ? new Set([holds]) : new Set();
+  const allowed = new Set<string>();
+  for (const viewerId of holds) if (candidates.has(viewerId)) allowed.add(viewerId);
+  return allowed;
+}
+
+/** Every viewer, no viewer, the one viewer a column names, or a set of them. */
+type Viewers = typeof EVERYONE | typeof NOBODY | string | ReadonlySet<string>;
+const EVERYONE = true;
+const NOBODY = false;
+
+function viewersFor(expr: RuleExpr, row: Row): Viewers {
+  switch (expr.op) {
+    case "and": {
+      let result: Viewers = EVERYONE;
+      for (const item of expr.items) {
+        result = intersect(result, viewersFor(item, row));
+        if (result === NOBODY) return NOBODY;
+      }
+      return result;
+    }
+    case "or": {
+      const union = new Union();
+      for (const item of expr.items) if (union.add(viewersFor(item, row))) return EVERYONE;
+      return union.result();
+    }
+    case "equals": {
+      const value = row[expr.field];
+      if ("viewer" in expr.operand) return typeof value === "string" ? value : NOBODY;
+      return value === expr.operand.literal ? EVERYONE : NOBODY;
+    }
+    case "in":
+      return expr.values.includes(row[expr.field] as Literal) ? EVERYONE : NOBODY;
+    case "one": {
+      const related = row[expr.relation];
+      if (related === undefined) throw new Error(`evaluate: relation ${expr.relation} was not loaded`);
+      return related === null ? NOBODY : viewersFor(expr.item, related as Row);
+    }
+    case "some": {
+      const related = row[expr.relation];
+      if (!Array.isArray(related)) throw new Error(`evaluate: relation ${expr.relation} was not loaded`);
+      // Loaded rows are never changed, and the memberships kept between
+      // events (src/realtime/relationCache.ts) are the same array from one
+      // event to the next: what a test holds for over them is worked out once.
+      let byTest = someResults.get(related);
+      if (!byTest) someResults.set(related, (byTest = new WeakMap()));
+      let result = byTest.get(expr);
+      if (result === undefined) {
+        const union = new Union();
+        let everyone = false;
+        for (const entry of related as Row[]) {
+          if (union.add(viewersFor(expr.item, entry))) {
+            everyone = true;
+            break;
+          }
+        }
+        result = everyone ? EVERYONE : union.result();
+        byTest.set(expr, result);
+      }
+      return result;
+    }
+  }
+}
+
+const someResults = new WeakMap<object, WeakMap<RuleExpr, Viewers>>();
+
+function intersect(a: Viewers, b: Viewers): Viewers {
+  if (a === NOBODY || b === NOBODY) return NOBODY;
+  if (a === EVERYONE || a === b) return b;
+  if (b === EVERYONE) return a;
+  if (typeof a === "string") return typeof b === "string" ? (a === b ? a : NOBODY) : b.has(a) ? a : NOBODY;
+  if (typeof b === "string") return a.has(b) ? b : NOBODY;
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  const both = new Set<string>();
+  for (const viewerId of small) if (large.has(viewerId)) both.add(viewerId);
+  return both;
+}
+
+/** Joins viewer sets, without a set made for each single viewer. */
+class Union {
+  private single: string | undefined;
+  private many: Set<string> | undefined;
+
+  /** True once the union is everyone (nothing added later can change that). */
+  add(viewers: Viewers): boolean {
+    if (viewers === EVERYONE) return true;
+    if (viewers === NOBODY) return false;
+    if (typeof viewers === "string") {
+      if (this.many) this.many.add(viewers);
+      else if (this.single === undefined || this.single === viewers) this.single = viewers;
+      else this.many = new Set([this.single, viewers]);
+      return false;
+    }
+    this.many ??= new Set(this.single === undefined ? [] : [this.single]);
+    for (const viewerId of viewers) this.many.add(viewerId);
+    return false;
+  }
+
+  result(): Viewers {
+    return this.many ?? this.single ?? NOBODY;
+  }
+}
+
+const withNone = new WeakMap<RuleExpr, boolean>();
+
+function hasNone(expr: RuleExpr): boolean {
+  let answer = withNone.get(expr);
+  if (answer === undefined) {
+    switch (expr.op) {
+      case "and":
+      case "or":
+        answer = expr.items.some(hasNone);
+        break;
+      case "one":
+        answer = hasNone(expr.item);
+        break;
+      case "some":
+        answer = expr.negated || hasNone(expr.item);
+        break;
+      default:
+        answer = false;
+    }
+    withNone.set(expr, answer);
+  }
+  return answer;
+}
+
 // Thousands of viewers are decided over the same loaded rows: index each
 // to-many relation by its key once, instead of scanning it per viewer.
 const indexes = new WeakMap<object, Map<string, Map<unknown, Row[]>>>();

@@ -27,9 +27,9 @@ import type { List, Todo } from "../generated/prisma/client.js";
 import { withQueryStats } from "../db/queryStats.js";
 import {
   allOf,
+  allowedAmong,
   compileReadRule,
   compileWhere,
-  evaluate,
   includeFor,
   rowsToFill,
   sentinelViewer,
@@ -100,7 +100,7 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
     const candidates = new Set(viewerIds);
     const allowed = (expr: RuleExpr, row: Row, delivered: DeliveredEvent): Audience => {
       const audience = new Map<string, DeliveredEvent>();
-      for (const viewerId of candidates) if (evaluate(expr, row, viewerId, candidates)) audience.set(viewerId, delivered);
+      for (const viewerId of allowedAmong(expr, row, candidates)) audience.set(viewerId, delivered);
       return audience;
     };
     const nobody: Audience = new Map();

@@ -3,7 +3,8 @@
 // tokens, webhooks and their deliveries added): for every model whose read
 // rule compiles, every viewer of the world and every row of the model,
 // evaluate() over the row loaded with includeFor() must say exactly what
-// prisma.<model>.findMany({ where: rule(viewer) }) says. The rules are
+// prisma.<model>.findMany({ where: rule(viewer) }) says, and so must
+// allowedAmong(), which decides all candidates at once. The rules are
 // compiled by calling them with a sentinel viewer, which is only sound for
 // rules that pass viewer.id through without branching on it: this test is
 // what notices one that does not.
@@ -16,6 +17,7 @@ import type { RawPrismaClient } from "../../src/db/database.js";
 import {
   compileReadRule,
   compileWhere,
+  allowedAmong,
   evaluate,
   includeFor,
   sentinelViewer,
@@ -186,6 +188,13 @@ async function checkWorld(world: FullWorld): Promise<string[]> {
     const [forEveryone, forSome] = [await load(viewerIds), await load(some)];
     const someById = new Map(forSome.map((row) => [row[key], row]));
     const tally = (outcomes.get(model) ?? outcomes.set(model, { readable: 0, unreadable: 0 }).get(model))!;
+    // Worked out for all candidates at once, as delivery does: the same answers as evaluate(), viewer by viewer.
+    const allowedForEveryone = new Map(forEveryone.map((row) => [row[key], allowedAmong(expr, row, everyone)]));
+    const allowedForSome = new Map(forSome.map((row) => [row[key], allowedAmong(expr, row, someSet)]));
+    for (const [id, allowed] of allowedForSome) {
+      const outsiders = [...allowed].filter((viewerId) => !someSet.has(viewerId));
+      if (outsiders.length > 0) mismatches.push(`seed ${world.seed} world ${world.index} ${model} ${String(id)}: allowedAmong allows ${outsiders.join(", ")}, who were not candidates`);
+    }
     for (const viewerId of viewerIds) {
       const readable = await delegate(model).findMany({
         where: { AND: [rules[model].read({ id: viewerId }), { [key]: { in: ids } }] },
@@ -197,9 +206,13 @@ async function checkWorld(world: FullWorld): Promise<string[]> {
         const where = `seed ${world.seed} world ${world.index} ${model} ${String(row[key])} viewer ${viewerId}`;
         const actual = evaluate(expr, row, viewerId, everyone);
         if (actual !== expected) mismatches.push(`${where}: evaluate says ${actual}, Prisma says ${expected}`);
+        const amongAll = allowedForEveryone.get(row[key])!.has(viewerId);
+        if (amongAll !== expected) mismatches.push(`${where}: allowedAmong says ${amongAll}, Prisma says ${expected}`);
         if (someSet.has(viewerId)) {
           const partial = evaluate(expr, someById.get(row[key])!, viewerId, someSet);
           if (partial !== expected) mismatches.push(`${where} (row loaded for ${some.length} viewers): evaluate says ${partial}, Prisma says ${expected}`);
+          const amongSome = allowedForSome.get(row[key])!.has(viewerId);
+          if (amongSome !== expected) mismatches.push(`${where} (row loaded for ${some.length} viewers): allowedAmong says ${amongSome}, Prisma says ${expected}`);
         }
         tally[expected ? "readable" : "unreadable"] += 1;
         totals.pairs += 1;
@@ -314,6 +327,30 @@ describe("what the compiler refuses", () => {
       relation: "space",
       item: { op: "some", relation: "members", keyField: "userId", negated: true },
     });
+  });
+
+  it("allowedAmong agrees with evaluate on filters the rules do not use yet: a keyed test ANDed with an owner, two keyed tests, `none`", () => {
+    const member = (userId: string, role: string) => ({ id: `m-${userId}-${role}`, userId, role, spaceId: "s1" });
+    const space = { id: "s1", name: "x", members: [member("u1", "ADMIN"), member("u2", "USER"), member("u3", "ADMIN"), member("u5", "USER")] };
+    const candidates = new Set(["u1", "u2", "u3", "u4", "u5"]);
+    const filters: Record<string, unknown>[] = [
+      { AND: [{ space: { members: { some: { userId: viewer } } } }, { ownerId: viewer }] },
+      { AND: [{ ownerId: viewer }, { space: { members: { some: { userId: viewer, role: "ADMIN" } } } }] },
+      { AND: [{ space: { members: { some: { userId: viewer } } } }, { space: { members: { some: { userId: viewer, role: "ADMIN" } } } }] },
+      { OR: [{ ownerId: viewer }, { space: { members: { some: { userId: viewer, role: "ADMIN" } } } }] },
+      { space: { members: { none: { userId: viewer, role: "ADMIN" } } } },
+      { AND: [{ private: true }, { space: { members: { some: { userId: viewer } } } }] },
+    ];
+    for (const ownerId of ["u1", "u2", "u4"]) {
+      for (const isPrivate of [false, true]) {
+        const row = { id: "l1", ownerId, private: isPrivate, spaceId: "s1", space };
+        for (const where of filters) {
+          const expr = compileWhere("list", where);
+          const expected = [...candidates].filter((viewerId) => evaluate(expr, row, viewerId, candidates));
+          expect([...allowedAmong(expr, row, candidates)].sort(), JSON.stringify({ where, ownerId, isPrivate })).toEqual(expected);
+        }
+      }
+    }
   });
 
   it("evaluate refuses a viewer the row was not loaded for", () => {
