@@ -160,6 +160,31 @@ export function includeFor(
 export type SomeExpr = Extract<RuleExpr, { op: "some" }>;
 
 /**
+ * The columns `expr` reads of its own row, or undefined when it follows a
+ * relation (then the whole row, with includeFor, is what it needs).
+ */
+export function columnsRead(expr: RuleExpr): Set<string> | undefined {
+  switch (expr.op) {
+    case "and":
+    case "or": {
+      const columns = new Set<string>();
+      for (const item of expr.items) {
+        const read = columnsRead(item);
+        if (!read) return undefined;
+        for (const column of read) columns.add(column);
+      }
+      return columns;
+    }
+    case "equals":
+    case "in":
+      return new Set([expr.field]);
+    case "one":
+    case "some":
+      return undefined;
+  }
+}
+
+/**
  * The to-many tests of `expr` that `loadedElsewhere` picked, each with the
  * loaded row (reached from `row` through to-one relations) whose relation
  * the caller fills in. Rows whose to-one relation is null are skipped: the
