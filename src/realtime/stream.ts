@@ -19,7 +19,7 @@ import type { GraphQLContext } from "../context.js";
 import { requireViewer } from "../context.js";
 import type { DeliveredEvent } from "./events.js";
 import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
-import type { EventFilter, TailedEvent } from "./tailer.js";
+import type { EventFilter, LiveSubscription, TailedEvent } from "./tailer.js";
 
 export function eventStream(
   context: GraphQLContext,
@@ -33,7 +33,6 @@ export function eventStream(
     viewer.id,
     transport && { maxPending: transport.maxPendingEvents, overflow: () => transport.slowConsumer() },
   );
-  let cancelled = false;
 
   // Set by the executor when this subscription's result is the same for
   // every viewer allowed an event (execution.ts): once caught up, its events
@@ -49,12 +48,12 @@ export function eventStream(
       if (!isAfter(position, last)) return undefined;
       last = position;
       const delivered = await context.realtime.deliver(tailed, context);
-      return cancelled ? undefined : delivered;
+      return stream.cancelled ? undefined : delivered;
     };
     try {
       if (after !== undefined) {
         for await (const tailed of replayed(context.realtime.replay(filter, after), viewer.id)) {
-          if (cancelled) return;
+          if (stream.cancelled) return;
           const delivered = await handle(tailed);
           if (delivered) yield delivered;
         }
@@ -67,7 +66,7 @@ export function eventStream(
           return;
         }
         const next = await live.events.next();
-        if (next.done || cancelled) return;
+        if (next.done || stream.cancelled) return;
         const delivered = await handle(next.value);
         if (delivered) yield delivered;
       }
@@ -76,26 +75,48 @@ export function eventStream(
     }
   }
 
-  const generator = run();
-  const cancel = () => {
-    cancelled = true;
-    live.close();
-  };
-  return {
-    next: () => generator.next(),
-    return: async () => {
-      cancel();
-      await generator.return(undefined);
-      return { value: undefined, done: true };
-    },
-    throw: async (error: unknown) => {
-      cancel();
-      return generator.throw(error);
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  // run() starts at the first next(), after `stream` is set.
+  const stream = new EventStream(live, run());
+  return stream;
+}
+
+/**
+ * What graphql-ws iterates: the generator, with return() and throw() that
+ * first cancel (see the top of this file). A class rather than an object
+ * literal of closures: one is kept for every open subscription.
+ */
+class EventStream implements AsyncIterableIterator<DeliveredEvent> {
+  /** Set by return() and throw(): the generator yields nothing more. */
+  cancelled = false;
+
+  constructor(
+    private readonly live: LiveSubscription,
+    private readonly generator: AsyncGenerator<DeliveredEvent>,
+  ) {}
+
+  next(): Promise<IteratorResult<DeliveredEvent>> {
+    return this.generator.next();
+  }
+
+  async return(): Promise<IteratorResult<DeliveredEvent>> {
+    this.cancel();
+    await this.generator.return(undefined);
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<DeliveredEvent>> {
+    this.cancel();
+    return this.generator.throw(error);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<DeliveredEvent> {
+    return this;
+  }
+
+  private cancel(): void {
+    this.cancelled = true;
+    this.live.close();
+  }
 }
 
 /** Replayed events go through the same evaluator as live ones, each for this subscriber alone. */
