@@ -16,6 +16,7 @@
 // quiet list may never come; so return() here first closes the live
 // subscription, which ends that await, and the generator then finishes.
 import type { GraphQLContext } from "../context.js";
+import type { DirectReceiver } from "./multiplex.js";
 import { requireViewer } from "../context.js";
 import type { DeliveredEvent } from "./events.js";
 import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
@@ -39,45 +40,57 @@ export function eventStream(
   // are sent by the direct fan-out (multiplex.ts), not through this generator.
   const direct = context.directReceiver && { ...context.directReceiver, fail: (error: unknown) => live.fail(error) };
 
-  async function* run(): AsyncGenerator<DeliveredEvent> {
-    let last = after ?? live.startPosition;
-    // What the subscriber receives of an event: nothing for one at or before
-    // the last handled (replay and live overlap) or one it may not read.
-    const handle = async (tailed: TailedEvent): Promise<DeliveredEvent | undefined> => {
-      const position = positionOf(tailed.event);
-      if (!isAfter(position, last)) return undefined;
-      last = position;
-      const delivered = await context.realtime.deliver(tailed, context);
-      return stream.cancelled ? undefined : delivered;
-    };
-    try {
-      if (after !== undefined) {
-        for await (const tailed of replayed(context.realtime.replay(filter, after), viewer.id)) {
-          if (stream.cancelled) return;
-          const delivered = await handle(tailed);
-          if (delivered) yield delivered;
-        }
-      }
-      for (;;) {
-        // Everything before has been handed to the socket (graphql-ws asks
-        // for the next event only once the last one is written).
-        if (direct && live.goDirect(direct, last)) {
-          await live.ended;
-          return;
-        }
-        const next = await live.events.next();
-        if (next.done || stream.cancelled) return;
-        const delivered = await handle(next.value);
+  return new EventStream(live, (stream) => streamEvents(stream, context, filter, after, live, direct, viewer.id));
+}
+
+/**
+ * The events of one subscription. A generator function of the module, not
+ * one made per subscription: each generator function made comes with a
+ * prototype object of its own (and its maps), kept by its generator for as
+ * long as the subscription is open.
+ */
+async function* streamEvents(
+  stream: EventStream,
+  context: GraphQLContext,
+  filter: EventFilter,
+  after: LogPosition | undefined,
+  live: LiveSubscription,
+  direct: DirectReceiver | undefined,
+  viewerId: string,
+): AsyncGenerator<DeliveredEvent> {
+  let last = after ?? live.startPosition;
+  // What the subscriber receives of an event: nothing for one at or before
+  // the last handled (replay and live overlap) or one it may not read.
+  const handle = async (tailed: TailedEvent): Promise<DeliveredEvent | undefined> => {
+    const position = positionOf(tailed.event);
+    if (!isAfter(position, last)) return undefined;
+    last = position;
+    const delivered = await context.realtime.deliver(tailed, context);
+    return stream.cancelled ? undefined : delivered;
+  };
+  try {
+    if (after !== undefined) {
+      for await (const tailed of replayed(context.realtime.replay(filter, after), viewerId)) {
+        if (stream.cancelled) return;
+        const delivered = await handle(tailed);
         if (delivered) yield delivered;
       }
-    } finally {
-      live.close();
     }
+    for (;;) {
+      // Everything before has been handed to the socket (graphql-ws asks
+      // for the next event only once the last one is written).
+      if (direct && live.goDirect(direct, last)) {
+        await live.ended;
+        return;
+      }
+      const next = await live.events.next();
+      if (next.done || stream.cancelled) return;
+      const delivered = await handle(next.value);
+      if (delivered) yield delivered;
+    }
+  } finally {
+    live.close();
   }
-
-  // run() starts at the first next(), after `stream` is set.
-  const stream = new EventStream(live, run());
-  return stream;
 }
 
 /**
@@ -89,10 +102,14 @@ class EventStream implements AsyncIterableIterator<DeliveredEvent> {
   /** Set by return() and throw(): the generator yields nothing more. */
   cancelled = false;
 
+  private readonly generator: AsyncGenerator<DeliveredEvent>;
+
   constructor(
     private readonly live: LiveSubscription,
-    private readonly generator: AsyncGenerator<DeliveredEvent>,
-  ) {}
+    events: (stream: EventStream) => AsyncGenerator<DeliveredEvent>,
+  ) {
+    this.generator = events(this);
+  }
 
   next(): Promise<IteratorResult<DeliveredEvent>> {
     return this.generator.next();
