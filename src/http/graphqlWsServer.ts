@@ -1,7 +1,7 @@
 // graphql-ws on a `ws` server: what graphql-ws's own glue (graphql-ws/use/ws,
 // useServer, as of graphql-ws 6.4) does, the same keep-alive pings, close
-// codes and console output, with two differences in what a socket keeps for
-// as long as it is open:
+// codes and console output, with differences in what a socket keeps for as
+// long as it is open and in the garbage its keep-alive makes (below):
 // - its context holds what the server reads of the upgrade request (the
 //   client address and User-Agent), not the request: useServer keeps the
 //   IncomingMessage (its headers twice over, its stream state) in
@@ -53,29 +53,34 @@ export function serveGraphQLWebSocket<E extends Record<PropertyKey, unknown>>(
       console.error("Internal error emitted on a WebSocket socket. Please check your implementation.", error);
       socket.close(CloseCode.InternalServerError, internalError(error));
     });
-    let pongWait: NodeJS.Timeout | null = null;
-    const pingInterval =
-      keepAlive > 0 && isFinite(keepAlive)
-        ? setInterval(() => {
-            if (socket.readyState === socket.OPEN) {
-              pongWait = setTimeout(() => socket.terminate(), keepAlive);
-              socket.once("pong", () => {
-                if (pongWait) {
-                  clearTimeout(pongWait);
-                  pongWait = null;
-                }
-              });
-              socket.ping();
-            }
-          }, keepAlive)
-        : null;
+    // A ping every keepAlive ms; a peer that has not answered the previous
+    // one by the next tick (keepAlive ms after it was sent) is terminated,
+    // when useServer's pong timer would have fired. Without a timer and a
+    // once("pong") listener made for every ping: with 10,000 sockets that was
+    // a steady stream of garbage, enough for V8's memory reducer to count the
+    // server as busy and never give back the heap a burst of connections
+    // left behind.
+    let awaitingPong = false;
+    const keepingAlive = keepAlive > 0 && isFinite(keepAlive);
+    if (keepingAlive) socket.on("pong", () => (awaitingPong = false));
+    const pingInterval = keepingAlive
+      ? setInterval(() => {
+          if (awaitingPong) {
+            socket.terminate();
+            return;
+          }
+          if (socket.readyState === socket.OPEN) {
+            awaitingPong = true;
+            socket.ping();
+          }
+        }, keepAlive)
+      : null;
     const { clientAddress, userAgent } = describe(request);
     const closed = server.opened(
       new SocketForGraphQLWs(socket, internalError),
       { socket, clientAddress, userAgent } as SocketExtra & Partial<E>,
     );
     socket.once("close", (code, reason) => {
-      if (pongWait) clearTimeout(pongWait);
       if (pingInterval) clearInterval(pingInterval);
       if (!isProd && code === CloseCode.SubprotocolNotAcceptable && socket.protocol === DEPRECATED_GRAPHQL_WS_PROTOCOL) {
         console.warn(
