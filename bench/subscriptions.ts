@@ -538,12 +538,15 @@ function rssMb(): number {
 // tsx without --expose-gc; the flag can still be set at run time, and a new
 // context then sees the gc function. It is V8's memory-reducing collection
 // (the "last-resort" flavour: compacting, and giving back the pages it
-// frees), the one its memory reducer runs by itself once a process has been
-// idle for a few seconds: a plain full GC right after 2,000 connections left
-// the server at 335 MB, 15 s of idleness at 226 MB, this collection at
-// 209 MB, with the same 97 MB of live objects. The figure is then what the
+// frees), the one its memory reducer runs by itself once the process's
+// allocation rate has stayed low for a while: a plain full GC right after
+// 2,000 connections left the server at 335 MB, 15 s of idleness at 226 MB,
+// this collection at 209 MB, with the same 97 MB of live objects (at 10,000,
+// the reducer ran after about 30 s idle: 614 → 398 MB). A plain full GC's
+// figure right after the burst also swings by 150 MB from run to run (434
+// to 623 MB at 10,000 on the same code). The figure is then what the
 // subscriptions keep, not what the burst of opening them left behind; the
-// peak during the writes is unaffected.
+// peak during the writes is measured from there.
 v8.setFlagsFromString("--expose-gc");
 type GcOptions = { type: "major"; execution: "sync"; flavor: "last-resort" };
 const collectGarbage = vm.runInNewContext("gc") as (options: GcOptions) => void;
