@@ -68,37 +68,13 @@ export function createContextFactory(deps: {
   webhooks: WebhookSettings;
   policyOptions: (logger: Logger) => PolicyOptions;
 }): ContextFactory {
-  // db and loaders are made on first use, not with the context: a WebSocket
-  // subscription's context lives as long as the subscription, and with
-  // thousands of them open, most never touch either between events (their
-  // events are decided and executed for many at once, src/realtime).
-  const build = (
-    base: Omit<GraphQLContext, "db" | "loaders" | "fresh" | "logger">,
-    makeLogger: () => Logger,
-    policyOptions: () => PolicyOptions,
-  ): GraphQLContext => {
-    let db: PolicyClient | undefined;
-    let loaders: Loaders | undefined;
-    let logger: Logger | undefined;
-    const context: GraphQLContext = {
-      ...base,
-      get db() {
-        return (db ??= createPolicyClient(deps.prisma, base.viewer, policyOptions()));
-      },
-      get loaders() {
-        return (loaders ??= createLoaders(context.db));
-      },
-      get logger() {
-        return (logger ??= makeLogger());
-      },
-      fresh: () => build(base, () => context.logger, policyOptions),
-    };
-    return context;
-  };
   return ({ requestId, viewer, clientAddress, userAgent, logger, transport }) => {
-    let policyOptions: PolicyOptions | undefined;
-    const makeLogger = typeof logger === "function" ? logger : () => logger;
-    return build(
+    const operation: OperationParts = {
+      deps,
+      makeLogger: typeof logger === "function" ? logger : () => logger,
+      policyOptions: undefined,
+    };
+    const context = new LazyContext(
       {
         requestId,
         viewer,
@@ -107,12 +83,96 @@ export function createContextFactory(deps: {
         webhooks: deps.webhooks,
         clientAddress,
         client: { address: clientAddress, userAgent: userAgent ?? null },
-        ...(transport ? { transport } : {}),
       },
-      makeLogger,
-      () => (policyOptions ??= deps.policyOptions(makeLogger())),
+      operation,
+      { db: undefined, loaders: undefined, logger: undefined },
+      undefined,
     );
+    if (transport) context.transport = transport;
+    return context;
   };
+}
+
+type ContextBase = Pick<GraphQLContext, "requestId" | "viewer" | "auth" | "realtime" | "webhooks" | "clientAddress" | "client">;
+
+/** What every context of one operation shares: how to make its logger and its policy options. */
+interface OperationParts {
+  deps: Parameters<typeof createContextFactory>[0];
+  makeLogger: () => Logger;
+  /** Made from the operation's logger when a db is first made in any of its contexts. */
+  policyOptions: PolicyOptions | undefined;
+}
+
+/** What a context makes on first use. */
+interface MadeOnFirstUse {
+  db: PolicyClient | undefined;
+  loaders: Loaders | undefined;
+  logger: Logger | undefined;
+}
+
+/**
+ * db, loaders and logger are made on first use, not with the context: a
+ * WebSocket subscription's context lives as long as the subscription, and
+ * with thousands of them open, most never touch either between events (their
+ * events are decided and executed for many at once, src/realtime). A class,
+ * with the getters on its prototype, rather than an object literal with
+ * getters of its own: each literal carried four closures and their scopes,
+ * and became a dictionary-mode object, about 1.4 kB per subscription.
+ *
+ * What is made lives in `made`, one object referred to, not in fields of the
+ * context: Apollo copies an HTTP context for each operation (own enumerable
+ * properties onto an object of the same prototype), and the copies then
+ * share what the first of them makes, as they shared the values the getters
+ * of the literal had made.
+ */
+class LazyContext implements GraphQLContext {
+  readonly requestId: string;
+  readonly viewer: Viewer | null;
+  readonly auth: AuthService;
+  readonly realtime: Realtime;
+  readonly webhooks: WebhookSettings;
+  readonly clientAddress: string;
+  readonly client: ClientInfo;
+  // Declared, not initialised: set only where there is one, as before.
+  declare transport?: SubscriptionTransport;
+  declare directReceiver?: Omit<DirectReceiver, "fail">;
+
+  constructor(
+    base: ContextBase,
+    private readonly operation: OperationParts,
+    private readonly made: MadeOnFirstUse,
+    /** For a fresh() context: the context whose logger it uses (made there if not yet). */
+    private readonly loggerOf: LazyContext | undefined,
+  ) {
+    this.requestId = base.requestId;
+    this.viewer = base.viewer;
+    this.auth = base.auth;
+    this.realtime = base.realtime;
+    this.webhooks = base.webhooks;
+    this.clientAddress = base.clientAddress;
+    this.client = base.client;
+  }
+
+  get db(): PolicyClient {
+    const operation = this.operation;
+    operation.policyOptions ??= operation.deps.policyOptions(operation.makeLogger());
+    return (this.made.db ??= createPolicyClient(operation.deps.prisma, this.viewer, operation.policyOptions));
+  }
+
+  get loaders(): Loaders {
+    return (this.made.loaders ??= createLoaders(this.db));
+  }
+
+  get logger(): Logger {
+    return (this.made.logger ??= this.loggerOf ? this.loggerOf.logger : this.operation.makeLogger());
+  }
+
+  fresh(): GraphQLContext {
+    // The same viewer, operation, logger and transport; its own db and loaders.
+    const context = new LazyContext(this, this.operation, { db: undefined, loaders: undefined, logger: undefined }, this);
+    if (this.transport) context.transport = this.transport;
+    return context;
+  }
 }
 
 /** The signed-in viewer, or UNAUTHENTICATED. */

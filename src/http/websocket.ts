@@ -17,7 +17,6 @@
 import type { IncomingMessage, Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Config } from "../config.js";
 import type { ContextFactory } from "../context.js";
@@ -34,6 +33,7 @@ import type { OperationLimits } from "./limits.js";
 import { CLOSE_TOO_MANY_CONNECTIONS, createWebSocketAdmission, type Admission, type RefusalReason } from "./websocketAdmission.js";
 import { checkOperation, ValidatedDocuments } from "./websocketOperationCheck.js";
 import { createSubscriptionExecutor } from "../realtime/execution.js";
+import { serveGraphQLWebSocket } from "./graphqlWsServer.js";
 
 /** graphql-ws's Forbidden: the client retries it, with fresh connectionParams. */
 const CLOSE_FORBIDDEN = 4403;
@@ -230,7 +230,8 @@ export function attachWebSocketServer(options: {
     });
   });
 
-  const cleanup = useServer<Record<string, unknown> | undefined, ConnectionState>(
+  // graphql-ws as its useServer runs it, but without keeping the upgrade request (graphqlWsServer.ts).
+  const cleanup = serveGraphQLWebSocket<ConnectionState>(
     {
       schema: options.schema,
       isProd: config.isProduction,
@@ -251,7 +252,7 @@ export function attachWebSocketServer(options: {
           // Closed while the token was checked: nothing to acknowledge.
           if (socket.readyState !== socket.OPEN) return false;
           if (admitted && !admitted.claimUser(viewer.id)) {
-            refused("per_user", addressOf(ctx.extra.request), viewer.id);
+            refused("per_user", ctx.extra.clientAddress, viewer.id);
             // graphql-ws's own close (4403) after `false` finds it closing and does nothing.
             socket.close(
               CLOSE_TOO_MANY_CONNECTIONS,
@@ -371,8 +372,8 @@ export function attachWebSocketServer(options: {
         return options.createContext({
           requestId,
           viewer: ctx.extra.viewer ?? null,
-          clientAddress: addressOf(ctx.extra.request),
-          userAgent: ctx.extra.request.headers["user-agent"],
+          clientAddress: ctx.extra.clientAddress,
+          userAgent: ctx.extra.userAgent,
           // Made when first used: most subscriptions never log between events.
           logger: () => logger.child({ requestId }),
           // graphql-ws sends a subscription's next event only once the
@@ -399,6 +400,7 @@ export function attachWebSocketServer(options: {
     },
     wsServer,
     config.websocket.keepAliveMs,
+    (request) => ({ clientAddress: addressOf(request), userAgent: request.headers["user-agent"] }),
   );
 
   // A client that breaks the WebSocket framing (a message over the size

@@ -163,23 +163,37 @@ export function readsOnlyTheEventRow(schema: GraphQLSchema, document: DocumentNo
 
 /** `source` with each value mapped; return() and throw() end the source. */
 function mapEvents<T, R>(source: AsyncIterableIterator<T>, map: (value: T) => R | Promise<R>): AsyncIterableIterator<R> {
-  return {
-    async next() {
-      const next = await source.next();
-      return next.done ? { value: undefined, done: true } : { value: await map(next.value), done: false };
-    },
-    async return() {
-      await source.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error: unknown) {
-      await source.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  return new MappedEvents(source, map);
+}
+
+/**
+ * A class rather than an object literal of closures: one is kept for every
+ * open subscription, and its methods are then shared by all of them.
+ */
+class MappedEvents<T, R> implements AsyncIterableIterator<R> {
+  constructor(
+    private readonly source: AsyncIterableIterator<T>,
+    private readonly map: (value: T) => R | Promise<R>,
+  ) {}
+
+  async next(): Promise<IteratorResult<R>> {
+    const next = await this.source.next();
+    return next.done ? { value: undefined, done: true } : { value: await this.map(next.value), done: false };
+  }
+
+  async return(): Promise<IteratorResult<R>> {
+    await this.source.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<R>> {
+    await this.source.return?.();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<R> {
+    return this;
+  }
 }
 
 function isAsyncIterator(value: unknown): value is AsyncIterableIterator<unknown> {

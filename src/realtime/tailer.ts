@@ -87,6 +87,111 @@ interface Subscriber {
   close(): void;
 }
 
+interface SubscriptionHost {
+  remove(subscriber: Subscriber): void;
+  /** Whether a subscription caught up to `caughtUpTo` may turn direct: there is a fan-out, and the tailer has passed it. */
+  mayGoDirect(caughtUpTo: LogPosition): boolean;
+}
+
+/**
+ * One subscription: its own queue and its state, in one object whose
+ * methods are on the prototype. (As closures over the subscribe call, each
+ * subscription carried a dozen functions and their scope: with thousands
+ * open, a sizeable part of what each one kept.)
+ */
+class QueuedSubscription implements Subscriber, LiveSubscription, AsyncIterableIterator<TailedEvent> {
+  direct: DirectReceiver | undefined = undefined;
+  private queue: TailedEvent[] = [];
+  private waiting: ((result: IteratorResult<TailedEvent>) => void) | undefined = undefined;
+  private closed = false;
+  private failure: { error: unknown } | undefined = undefined;
+  /** The failure it was closed with, if any. */
+  private closedWith: { error: unknown } | undefined = undefined;
+  /** Made when first asked for (only a direct subscription waits on it), settled on close. */
+  private endedPromise: Promise<void> | undefined = undefined;
+  private settle: { resolve: () => void; reject: (error: unknown) => void } | undefined = undefined;
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    readonly startPosition: LogPosition,
+    readonly filter: EventFilter,
+    readonly audienceKey: string,
+    private readonly bound: { maxPending: number; overflow(): void } | undefined,
+  ) {}
+
+  get events(): AsyncIterableIterator<TailedEvent> {
+    return this;
+  }
+
+  get ended(): Promise<void> {
+    if (!this.endedPromise) {
+      if (this.closed) {
+        // As it would have settled at close(): a fail() after that does not count.
+        this.endedPromise = this.closedWith ? Promise.reject(this.closedWith.error) : Promise.resolve();
+      } else {
+        this.endedPromise = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+      }
+      // Nobody may be waiting on it; a failure is also seen through next().
+      this.endedPromise.catch(() => undefined);
+    }
+    return this.endedPromise;
+  }
+
+  push(event: TailedEvent): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting({ value: event, done: false });
+    } else if (this.bound && this.queue.length >= this.bound.maxPending) {
+      this.close();
+      this.bound.overflow();
+    } else this.queue.push(event);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closedWith = this.failure;
+    this.queue = [];
+    this.host.remove(this);
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = undefined;
+    if (this.failure) this.settle?.reject(this.failure.error);
+    else this.settle?.resolve();
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    this.close();
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  goDirect(receiver: DirectReceiver, caughtUpTo: LogPosition): boolean {
+    if (this.closed || this.queue.length > 0 || !this.host.mayGoDirect(caughtUpTo)) return false;
+    this.direct = receiver;
+    return true;
+  }
+
+  next(): Promise<IteratorResult<TailedEvent>> {
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    const next = this.queue.shift();
+    if (next) return Promise.resolve({ value: next, done: false });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<TailedEvent>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<TailedEvent> {
+    return this;
+  }
+}
+
 const BATCH = 500;
 
 export class EventTailer {
@@ -101,6 +206,11 @@ export class EventTailer {
   private unsubscribeBus: (() => void) | undefined;
   private readonly readFailures: RecurringFailure;
   private directFanOut: DirectFanOut | undefined;
+  /** What its subscriptions see of the tailer: one object for all of them. */
+  private readonly host: SubscriptionHost = {
+    remove: (subscriber) => this.subscribers.delete(subscriber),
+    mayGoDirect: (caughtUpTo) => this.directFanOut !== undefined && !isAfter(caughtUpTo, this.position),
+  };
 
   constructor(
     private readonly prisma: RawPrismaClient,
@@ -135,74 +245,10 @@ export class EventTailer {
    * the subscription and calls `overflow` (a consumer that stopped reading).
    */
   subscribe(filter: EventFilter, audienceKey: string, bound?: { maxPending: number; overflow(): void }): LiveSubscription {
-    let queue: TailedEvent[] = [];
-    let waiting: ((result: IteratorResult<TailedEvent>) => void) | undefined;
-    let closed = false;
-    let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
-    const ended = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    // Nobody may be waiting on it; a failure is also seen through next().
-    ended.catch(() => undefined);
-    let failure: { error: unknown } | undefined;
-    const subscriber: Subscriber = {
-      filter,
-      audienceKey,
-      direct: undefined,
-      push: (event) => {
-        if (waiting) {
-          const resolve = waiting;
-          waiting = undefined;
-          resolve({ value: event, done: false });
-        } else if (bound && queue.length >= bound.maxPending) {
-          subscriber.close();
-          bound.overflow();
-        } else queue.push(event);
-      },
-      close: () => {
-        if (closed) return;
-        closed = true;
-        queue = [];
-        this.subscribers.delete(subscriber);
-        waiting?.({ value: undefined, done: true });
-        waiting = undefined;
-        if (failure) settle?.reject(failure.error);
-        else settle?.resolve();
-      },
-    };
-    if (this.stopped) subscriber.close();
-    else this.subscribers.add(subscriber);
-
-    const events: AsyncIterableIterator<TailedEvent> = {
-      next: () => {
-        if (closed) return Promise.resolve({ value: undefined, done: true });
-        const next = queue.shift();
-        if (next) return Promise.resolve({ value: next, done: false });
-        return new Promise((resolve) => (waiting = resolve));
-      },
-      return: () => {
-        subscriber.close();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
-    return {
-      startPosition: this.position,
-      events,
-      close: subscriber.close,
-      ended,
-      fail: (error) => {
-        failure ??= { error };
-        subscriber.close();
-      },
-      isClosed: () => closed,
-      goDirect: (receiver, caughtUpTo) => {
-        if (closed || queue.length > 0 || !this.directFanOut) return false;
-        if (isAfter(caughtUpTo, this.position)) return false;
-        subscriber.direct = receiver;
-        return true;
-      },
-    };
+    const subscription = new QueuedSubscription(this.host, this.position, filter, audienceKey, bound);
+    if (this.stopped) subscription.close();
+    else this.subscribers.add(subscription);
+    return subscription;
   }
 
   /**
