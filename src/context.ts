@@ -33,7 +33,7 @@ export interface GraphQLContext {
   /** The connection a subscription delivers over (WebSocket operations only). */
   transport?: SubscriptionTransport;
   /** Set for a subscription whose events may be sent by the direct fan-out (src/realtime/multiplex.ts). */
-  directReceiver?: Omit<DirectReceiver, "fail">;
+  directReceiver?: DirectReceiver;
 }
 
 export interface SubscriptionTransport {
@@ -135,7 +135,7 @@ class LazyContext implements GraphQLContext {
   readonly client: ClientInfo;
   // Declared, not initialised: set only where there is one, as before.
   declare transport?: SubscriptionTransport;
-  declare directReceiver?: Omit<DirectReceiver, "fail">;
+  declare directReceiver?: DirectReceiver;
 
   constructor(
     base: ContextBase,

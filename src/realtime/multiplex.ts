@@ -5,9 +5,9 @@
 // is decided once for all of them (audience.ts), executed and serialized once
 // per document and variables, and written to each allowed receiver's socket
 // in one loop (Hasura multiplexes live queries the same way). The loop lets
-// I/O in every half millisecond, so requests arriving during a large fan-out are
-// not held up behind it; a subscription that ends meanwhile is sent nothing
-// more (stream.ts).
+// I/O in every half millisecond, so requests arriving during a large fan-out
+// are not held up behind it; a subscription that ends meanwhile is sent
+// nothing more.
 //
 // Order: events are sent in log order, one event's loop after the previous
 // one's (decisions of later events may start meanwhile). A subscription turns
@@ -28,7 +28,14 @@ export interface DirectReceiver {
   resultFor(delivered: DeliveredEvent): Promise<SharedResult>;
   /** Writes the result to the receiver's socket (websocket.ts). */
   send(result: SharedResult): void;
-  /** Ends the receiver's subscription with an error (its event could not be decided). */
+}
+
+/** A subscription the tailer hands to the fan-out (tailer.ts): its receiver, and its state. */
+export interface DirectSubscription {
+  readonly direct: DirectReceiver | undefined;
+  /** Ended: the fan-out lets I/O in between its writes, and a subscription completed or failed meanwhile is sent nothing more. */
+  isClosed(): boolean;
+  /** Ends the subscription with an error (its event could not be decided or executed). */
   fail(error: unknown): void;
 }
 
@@ -38,7 +45,7 @@ export interface SharedResult {
   serialized: string | undefined;
 }
 
-export type DirectFanOut = (tailed: TailedEvent, receivers: readonly DirectReceiver[]) => void;
+export type DirectFanOut = (tailed: TailedEvent, subscriptions: readonly DirectSubscription[]) => void;
 
 /**
  * How long the send loop holds the event loop before it lets I/O in.
@@ -53,7 +60,7 @@ const SEND_SLICE_MS = 0.5;
 
 export function createDirectFanOut(decide: (tailed: TailedEvent) => Promise<Audience>, logger: Logger): DirectFanOut {
   let previous: Promise<void> = Promise.resolve();
-  return (tailed, receivers) => {
+  return (tailed, subscriptions) => {
     const handedAt = performance.now();
     const decision = decide(tailed);
     // Handled in turn below; this only keeps an early failure from being reported as unhandled.
@@ -63,19 +70,20 @@ export function createDirectFanOut(decide: (tailed: TailedEvent) => Promise<Audi
       try {
         audience = await decision;
       } catch (error) {
-        for (const receiver of receivers) receiver.fail(error);
+        for (const subscription of subscriptions) subscription.fail(error);
         return;
       }
       // Receivers by the row they receive, then by what they compute from it.
-      const groups = new Map<DeliveredEvent, Map<string, DirectReceiver[]>>();
-      for (const receiver of receivers) {
-        const delivered = audience.get(receiver.viewerId);
+      const groups = new Map<DeliveredEvent, Map<string, DirectSubscription[]>>();
+      for (const subscription of subscriptions) {
+        const receiver = subscription.direct;
+        const delivered = receiver && audience.get(receiver.viewerId);
         if (!delivered) continue;
         let byKey = groups.get(delivered);
         if (!byKey) groups.set(delivered, (byKey = new Map()));
         const group = byKey.get(receiver.groupKey);
-        if (group) group.push(receiver);
-        else byKey.set(receiver.groupKey, [receiver]);
+        if (group) group.push(subscription);
+        else byKey.set(receiver.groupKey, [subscription]);
       }
       const decidedAt = performance.now();
       let sent = 0;
@@ -84,13 +92,13 @@ export function createDirectFanOut(decide: (tailed: TailedEvent) => Promise<Audi
         for (const group of byKey.values()) {
           let shared: SharedResult;
           try {
-            shared = await group[0]!.resultFor(delivered);
+            shared = await group[0]!.direct!.resultFor(delivered);
           } catch (error) {
-            for (const receiver of group) receiver.fail(error);
+            for (const subscription of group) subscription.fail(error);
             continue;
           }
-          for (const receiver of group) {
-            receiver.send(shared);
+          for (const subscription of group) {
+            if (!subscription.isClosed()) subscription.direct!.send(shared);
             // performance.now() costs tens of nanoseconds: looked at every 32 sends.
             if ((++sent & 31) === 0 && performance.now() - sliceStarted > SEND_SLICE_MS) {
               await yieldToIo();
@@ -101,7 +109,7 @@ export function createDirectFanOut(decide: (tailed: TailedEvent) => Promise<Audi
       }
       logger.debug(
         {
-          receivers: receivers.length,
+          receivers: subscriptions.length,
           sent,
           decideMs: round(decidedAt - handedAt),
           sendMs: round(performance.now() - decidedAt),

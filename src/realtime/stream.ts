@@ -20,7 +20,6 @@ import type { DirectReceiver } from "./multiplex.js";
 import { requireViewer } from "../context.js";
 import type { DeliveredEvent } from "./events.js";
 import { isAfter, positionOf, type LogPosition } from "./eventLog.js";
-import type { SharedResult } from "./multiplex.js";
 import type { EventFilter, LiveSubscription, TailedEvent } from "./tailer.js";
 
 export function eventStream(
@@ -39,16 +38,7 @@ export function eventStream(
   // Set by the executor when this subscription's result is the same for
   // every viewer allowed an event (execution.ts): once caught up, its events
   // are sent by the direct fan-out (multiplex.ts), not through this generator.
-  // The fan-out lets I/O in between its writes (multiplex.ts): a subscription
-  // completed or failed meanwhile is sent nothing more.
-  const receiver = context.directReceiver;
-  const direct = receiver && {
-    ...receiver,
-    send: (result: SharedResult) => {
-      if (!live.isClosed()) receiver.send(result);
-    },
-    fail: (error: unknown) => live.fail(error),
-  };
+  const direct = context.directReceiver;
 
   return new EventStream(live, (stream) => streamEvents(stream, context, filter, after, live, direct, viewer.id));
 }

@@ -34,7 +34,7 @@ import {
 import { recurringFailure, type RecurringFailure } from "../recurringFailure.js";
 import { timerDelay } from "../timers.js";
 import { HeldRetry } from "./heldRetry.js";
-import type { DirectFanOut, DirectReceiver } from "./multiplex.js";
+import type { DirectFanOut, DirectReceiver, DirectSubscription } from "./multiplex.js";
 
 export interface EventFilter {
   spaceId?: string;
@@ -74,11 +74,9 @@ export interface LiveSubscription {
   readonly ended: Promise<void>;
   /** Ends the subscription with an error. */
   fail(error: unknown): void;
-  /** Whether it has ended: a fan-out already under way must not send it more. */
-  isClosed(): boolean;
 }
 
-interface Subscriber {
+interface Subscriber extends DirectSubscription {
   filter: EventFilter;
   audienceKey: string;
   /** Set once the subscription is direct: its events go to the direct fan-out. */
@@ -317,11 +315,11 @@ export class EventTailer {
         const event = toChangeEvent(row);
         this.position = positionOf(event);
         const queued: Subscriber[] = [];
-        const direct: DirectReceiver[] = [];
+        const direct: DirectSubscription[] = [];
         const audience = new Set<string>();
         for (const subscriber of this.subscribers) {
           if (!matches(subscriber.filter, event)) continue;
-          if (subscriber.direct) direct.push(subscriber.direct);
+          if (subscriber.direct) direct.push(subscriber);
           else queued.push(subscriber);
           audience.add(subscriber.audienceKey);
         }
