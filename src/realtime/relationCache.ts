@@ -30,8 +30,8 @@ interface VersionedRelation {
   versionColumn: string;
   /** The rows' column naming the parent. */
   parentKey: string;
-  /** Reads the rows of `parentId` whose `keyField` is one of `keys`, in the shape the test reads (shapeFor). */
-  read(prisma: RawPrismaClient, parentId: string, keyField: string, keys: string[], shape: RowShape): Promise<Row[]>;
+  /** Reads the rows matching `where`, in the shape the test reads (shapeFor). */
+  read(prisma: RawPrismaClient, where: Record<string, unknown>, shape: RowShape): Promise<Row[]>;
 }
 
 const VERSIONED: readonly VersionedRelation[] = [
@@ -40,9 +40,9 @@ const VERSIONED: readonly VersionedRelation[] = [
     relation: "members",
     versionColumn: "membersVersion",
     parentKey: "spaceId",
-    read: (prisma, spaceId, keyField, keys, shape) =>
-      // The shape is built from the compiled rule, which Prisma's types cannot follow.
-      prisma.spaceMember.findMany({ where: { spaceId, [keyField]: { in: keys } }, ...shape } as Prisma.SpaceMemberFindManyArgs) as Promise<Row[]>,
+    read: (prisma, where, shape) =>
+      // Built from the compiled rule, which Prisma's types cannot follow.
+      prisma.spaceMember.findMany({ where, ...shape } as Prisma.SpaceMemberFindManyArgs) as Promise<Row[]>,
   },
 ];
 
@@ -116,7 +116,7 @@ export function createRelationCache(prisma: RawPrismaClient, maxParents = 10_000
       const entry = current(key, version, test.keyField);
       const missing = candidates.filter((candidate) => !entry.asked.has(candidate));
       if (missing.length > 0) {
-        const read = await relation.read(prisma, parentId, test.keyField, missing, shapeFor(test));
+        const read = await relation.read(prisma, { [relation.parentKey]: parentId, [test.keyField]: { in: missing } }, shapeFor(test));
         // Another decision may have read the same keys meanwhile: keep one row of each.
         const known = new Set(entry.rows.map((row) => row.id));
         entry.rows = [...entry.rows, ...read.filter((row) => !known.has(row.id))];
