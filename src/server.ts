@@ -89,7 +89,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const metrics = createMetrics();
     // One secret signs tokens and (through a key derived from it) event cursors.
     const secret = await resolveJwtSecret(config);
-    const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret));
+    // Made before realtime: the fan-out gives way to the requests it is executing.
+    const operationQueue = createOperationQueue(config.operationQueue);
+    const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret), operationQueue);
     resources.unshift(realtime);
     // Background jobs (src/jobs): run here unless JOBS=off; stopped at the start of close(), beside the drain.
     const jobs = await startJobs({
@@ -206,7 +208,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // Before anything reads the body: a preflight is answered here.
       corsMiddleware(originPolicy(config.cors.origins)),
       // Under overload requests wait here, before anything is parsed or allocated for them.
-      createOperationQueue(config.operationQueue).middleware,
+      operationQueue.middleware,
       express.json({ limit: config.limits.bodySizeBytes }),
       // With batching off, Apollo refuses any array (see limits.ts).
       ...(config.limits.allowBatchedRequests ? [batchSizeLimit(config.limits.maxBatchSize)] : []),

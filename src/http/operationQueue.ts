@@ -19,6 +19,14 @@ export interface OperationQueue {
   middleware: RequestHandler;
   /** Requests executing now and waiting now, for tests and metrics. */
   state(): { executing: number; queued: number };
+  /**
+   * Resolves at once when no request is executing, else when the last one
+   * finishes or after `maxWaitMs`, whichever is first. Background work that
+   * holds the event loop (the realtime fan-out) waits on it between slices,
+   * so that a request's statements and the database's CPU are not shared
+   * with it (src/realtime/multiplex.ts).
+   */
+  settled(maxWaitMs: number): Promise<void>;
 }
 
 const RETRY_AFTER_SECONDS = 1;
@@ -26,6 +34,8 @@ const RETRY_AFTER_SECONDS = 1;
 export function createOperationQueue(settings: OperationQueueSettings): OperationQueue {
   let executing = 0;
   let queued = 0;
+  // Waiters of settled(), released together when executing drops to 0.
+  let whenSettled: (() => void)[] = [];
   // Waiting requests in arrival order; one whose client left is skipped when reached.
   const waiting: { start(): void; left: boolean }[] = [];
 
@@ -45,6 +55,11 @@ export function createOperationQueue(settings: OperationQueueSettings): Operatio
       res.once("close", () => {
         executing -= 1;
         startNext();
+        if (executing === 0 && whenSettled.length > 0) {
+          const released = whenSettled;
+          whenSettled = [];
+          for (const release of released) release();
+        }
       });
       next();
     };
@@ -76,5 +91,18 @@ export function createOperationQueue(settings: OperationQueueSettings): Operatio
     });
   };
 
-  return { middleware, state: () => ({ executing, queued }) };
+  const settled = (maxWaitMs: number) =>
+    executing === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(release, maxWaitMs);
+          function release() {
+            clearTimeout(timer);
+            whenSettled = whenSettled.filter((waiter) => waiter !== release);
+            resolve();
+          }
+          whenSettled.push(release);
+        });
+
+  return { middleware, state: () => ({ executing, queued }), settled };
 }

@@ -23,7 +23,7 @@ import {
   type CommittedEvent,
   type LogPosition,
 } from "./eventLog.js";
-import { createDirectFanOut } from "./multiplex.js";
+import { createDirectFanOut, type ForegroundWork } from "./multiplex.js";
 import { EventTailer, type EventFilter, type TailedEvent } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
@@ -63,6 +63,8 @@ export async function createRealtime(
   config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "database">,
   logger: Logger,
   cursors: EventCursors,
+  /** What a large fan-out gives way to between its slices (the HTTP requests executing here). */
+  foreground?: ForegroundWork,
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
   const tailer = new EventTailer(prisma, bus, logger, config.eventPollIntervalMs);
@@ -111,7 +113,7 @@ export async function createRealtime(
   };
   // Only decided events can be sent directly: without compiled rules every
   // subscription stays on its own path.
-  if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger));
+  if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger, foreground));
 
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>

@@ -135,4 +135,30 @@ describe("operation queue", () => {
     expect((await again).status).toBe(200);
     expect(harness.started).toEqual([1, 3]);
   });
+
+  it("settled() resolves at once when idle, when the last executing request finishes, and otherwise after its bound", async () => {
+    const harness = await startHarness(2, 2);
+    const order: string[] = [];
+    await harness.queue.settled(60_000).then(() => order.push("idle"));
+
+    const first = send(harness, 1);
+    const second = send(harness, 2);
+    await until(() => harness.started.length === 2);
+    // A bounded wait ends by its bound while requests still execute.
+    const boundedAt = performance.now();
+    await harness.queue.settled(20);
+    expect(performance.now() - boundedAt).toBeGreaterThanOrEqual(15);
+    expect(harness.queue.state().executing).toBe(2);
+
+    // A long wait ends when the last one finishes, not when the first does.
+    const waiting = harness.queue.settled(60_000).then(() => order.push(`settled with ${harness.queue.state().executing} executing`));
+    harness.release(1);
+    expect((await first).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order).toEqual(["idle"]);
+    harness.release(2);
+    expect((await second).status).toBe(200);
+    await waiting;
+    expect(order).toEqual(["idle", "settled with 0 executing"]);
+  });
 });
