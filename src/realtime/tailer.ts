@@ -15,7 +15,9 @@
 //
 // An event goes to all its local subscribers as one shared TailedEvent that
 // names their audience (the viewers behind them): the event is then decided
-// once for all of them, by whichever subscriber reaches it first.
+// once for all of them, by whichever subscriber reaches it first. Subscribers
+// are kept by filter (FilterGroup), so an event is matched once per filter,
+// and 10,000 subscribers of one space cost an event no loop over them here.
 import type { RawPrismaClient } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import type { EventBus } from "./bus.js";
@@ -87,6 +89,8 @@ interface Subscriber extends DirectSubscription {
 
 interface SubscriptionHost {
   remove(subscriber: Subscriber): void;
+  /** The subscriber's events go to the direct fan-out from now on. */
+  turnedDirect(subscriber: Subscriber): void;
   /** Whether a subscription caught up to `caughtUpTo` may turn direct: there is a fan-out, and the tailer has passed it. */
   mayGoDirect(caughtUpTo: LogPosition): boolean;
 }
@@ -170,6 +174,7 @@ class QueuedSubscription implements Subscriber, LiveSubscription, AsyncIterableI
   goDirect(receiver: DirectReceiver, caughtUpTo: LogPosition): boolean {
     if (this.closed || this.queue.length > 0 || !this.host.mayGoDirect(caughtUpTo)) return false;
     this.direct = receiver;
+    this.host.turnedDirect(this);
     return true;
   }
 
@@ -192,10 +197,61 @@ class QueuedSubscription implements Subscriber, LiveSubscription, AsyncIterableI
 
 const BATCH = 500;
 
+/** Who an event is handed to: the subscriptions it goes to through their queues and directly, and the viewers behind them all. */
+interface Recipients {
+  readonly queued: readonly Subscriber[];
+  readonly direct: readonly Subscriber[];
+  readonly audience: ReadonlySet<string>;
+}
+
+const filterKey = (filter: EventFilter) => JSON.stringify([filter.spaceId ?? null, filter.listId ?? null, filter.subject ?? null]);
+
+/**
+ * The subscriptions with one filter (10,000 subscribers of one space are one
+ * group), and their Recipients, made once and kept until one of them joins,
+ * leaves or turns direct. An event is then matched once per filter, not once
+ * per subscription, and handed to lists and a set made before it arrived.
+ * What was handed out is never changed: a change makes new ones.
+ */
+class FilterGroup {
+  readonly members = new Set<Subscriber>();
+  private made: Recipients | undefined;
+  constructor(readonly filter: EventFilter) {}
+
+  changed(): void {
+    this.made = undefined;
+  }
+
+  recipients(): Recipients {
+    if (this.made) return this.made;
+    const queued: Subscriber[] = [];
+    const direct: Subscriber[] = [];
+    const audience = new Set<string>();
+    for (const member of this.members) {
+      (member.direct ? direct : queued).push(member);
+      audience.add(member.audienceKey);
+    }
+    return (this.made = { queued, direct, audience });
+  }
+}
+
+/** The recipients of several groups an event matched (a space's and one of its lists'), as one. */
+function joined(groups: readonly FilterGroup[]): Recipients {
+  if (groups.length === 1) return groups[0]!.recipients();
+  const parts = groups.map((group) => group.recipients());
+  return {
+    queued: parts.flatMap((part) => part.queued),
+    direct: parts.flatMap((part) => part.direct),
+    audience: new Set(parts.flatMap((part) => [...part.audience])),
+  };
+}
+
 export class EventTailer {
   private position: LogPosition = belowHorizon(0n);
   private readonly heldRetry: HeldRetry;
   private readonly subscribers = new Set<Subscriber>();
+  /** The same subscribers by filter (filterKey). */
+  private readonly groups = new Map<string, FilterGroup>();
   private readonly advanceListeners = new Set<() => void>();
   private reading: Promise<void> | undefined;
   private readAgain = false;
@@ -206,7 +262,15 @@ export class EventTailer {
   private directFanOut: DirectFanOut | undefined;
   /** What its subscriptions see of the tailer: one object for all of them. */
   private readonly host: SubscriptionHost = {
-    remove: (subscriber) => this.subscribers.delete(subscriber),
+    remove: (subscriber) => {
+      if (!this.subscribers.delete(subscriber)) return;
+      const key = filterKey(subscriber.filter);
+      const group = this.groups.get(key)!;
+      group.members.delete(subscriber);
+      group.changed();
+      if (group.members.size === 0) this.groups.delete(key);
+    },
+    turnedDirect: (subscriber) => this.groups.get(filterKey(subscriber.filter))?.changed(),
     mayGoDirect: (caughtUpTo) => this.directFanOut !== undefined && !isAfter(caughtUpTo, this.position),
   };
 
@@ -244,8 +308,16 @@ export class EventTailer {
    */
   subscribe(filter: EventFilter, audienceKey: string, bound?: { maxPending: number; overflow(): void }): LiveSubscription {
     const subscription = new QueuedSubscription(this.host, this.position, filter, audienceKey, bound);
-    if (this.stopped) subscription.close();
-    else this.subscribers.add(subscription);
+    if (this.stopped) {
+      subscription.close();
+      return subscription;
+    }
+    this.subscribers.add(subscription);
+    const key = filterKey(filter);
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = new FilterGroup(filter)));
+    group.members.add(subscription);
+    group.changed();
     return subscription;
   }
 
@@ -314,16 +386,10 @@ export class EventTailer {
         }
         const event = toChangeEvent(row);
         this.position = positionOf(event);
-        const queued: Subscriber[] = [];
-        const direct: DirectSubscription[] = [];
-        const audience = new Set<string>();
-        for (const subscriber of this.subscribers) {
-          if (!matches(subscriber.filter, event)) continue;
-          if (subscriber.direct) direct.push(subscriber);
-          else queued.push(subscriber);
-          audience.add(subscriber.audienceKey);
-        }
-        if (audience.size === 0) continue;
+        const matched: FilterGroup[] = [];
+        for (const group of this.groups.values()) if (matches(group.filter, event)) matched.push(group);
+        if (matched.length === 0) continue;
+        const { queued, direct, audience } = joined(matched);
         const tailed: TailedEvent = { event, audience };
         for (const subscriber of queued) subscriber.push(tailed);
         if (direct.length > 0) this.directFanOut?.(tailed, direct);
