@@ -144,7 +144,7 @@ function and(items: RuleExpr[]): RuleExpr {
  */
 export function includeFor(
   expr: RuleExpr,
-  candidates: readonly string[],
+  candidates: Iterable<string>,
   /**
    * To-many tests, reached from the row through to-one relations only, whose
    * rows the caller loads itself (and puts on the loaded rows before
@@ -218,7 +218,7 @@ type IncludeEntry = { include?: Record<string, unknown>; where?: Record<string, 
 
 function collectIncludes(
   expr: RuleExpr,
-  candidates: readonly string[],
+  candidates: Iterable<string>,
   into: Record<string, unknown>,
   loadedElsewhere: ((test: SomeExpr) => boolean) | undefined,
 ): void {
@@ -235,7 +235,7 @@ function collectIncludes(
       if (expr.op === "some" && loadedElsewhere?.(expr)) return;
       const entry = ((into[expr.relation] as IncludeEntry | undefined) ??= {});
       if (expr.op === "some") {
-        const keyed = { [expr.keyField]: { in: candidates } };
+        const keyed = { [expr.keyField]: { in: [...candidates] } };
         // Two tests of one relation by different keys would need both key sets loaded.
         if (entry.where && JSON.stringify(entry.where) !== JSON.stringify(keyed)) {
           throw new UncompilableRule(expr.model, `relation ${expr.relation} keyed by two different columns`);
@@ -294,22 +294,23 @@ function decide(expr: RuleExpr, row: Row, viewerId: string): boolean {
  * for (everyone, nobody, the one a column names, or a set), and AND and OR
  * intersect and join those, so the cost grows with the rows loaded, not with
  * candidates times the size of the tree. A tree with a `none` test (whoever
- * no row matches) is decided viewer by viewer instead.
+ * no row matches) is decided viewer by viewer instead. The set returned may
+ * be `candidates` itself, or one an earlier call returned (read-only).
  */
-export function allowedAmong(expr: RuleExpr, row: Row, candidates: ReadonlySet<string>): Set<string> {
+export function allowedAmong(expr: RuleExpr, row: Row, candidates: ReadonlySet<string>): ReadonlySet<string> {
   if (hasNone(expr)) {
     const allowed = new Set<string>();
     for (const viewerId of candidates) if (decide(expr, row, viewerId)) allowed.add(viewerId);
     return allowed;
   }
   const holds = viewersFor(expr, row);
-  if (holds === EVERYONE) return new Set(candidates);
-  if (holds === NOBODY) return new Set();
-  if (typeof holds === "string") return candidates.has(holds) ? new Set([holds]) : new Set();
-  const allowed = new Set<string>();
-  for (const viewerId of holds) if (candidates.has(viewerId)) allowed.add(viewerId);
-  return allowed;
+  if (holds === EVERYONE) return candidates;
+  if (holds === NOBODY) return NO_VIEWERS;
+  if (typeof holds === "string") return candidates.has(holds) ? new Set([holds]) : NO_VIEWERS;
+  return intersectSets(holds, candidates);
 }
+
+const NO_VIEWERS: ReadonlySet<string> = new Set();
 
 /** Every viewer, no viewer, the one viewer a column names, or a set of them. */
 type Viewers = typeof EVERYONE | typeof NOBODY | string | ReadonlySet<string>;
@@ -377,9 +378,27 @@ function intersect(a: Viewers, b: Viewers): Viewers {
   if (b === EVERYONE) return a;
   if (typeof a === "string") return typeof b === "string" ? (a === b ? a : NOBODY) : b.has(a) ? a : NOBODY;
   if (typeof b === "string") return a.has(b) ? b : NOBODY;
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  const both = new Set<string>();
-  for (const viewerId of small) if (large.has(viewerId)) both.add(viewerId);
+  return intersectSets(a, b);
+}
+
+// Sets of viewers are never changed once made, and the same ones come back
+// from one event to the next (the kept memberships' results above, a
+// tailer's audience): their intersection is worked out once per pair.
+const intersections = new WeakMap<ReadonlySet<string>, WeakMap<ReadonlySet<string>, ReadonlySet<string>>>();
+
+function intersectSets(a: ReadonlySet<string>, b: ReadonlySet<string>): ReadonlySet<string> {
+  if (a === b) return a;
+  let withA = intersections.get(a);
+  if (!withA) intersections.set(a, (withA = new WeakMap()));
+  let both = withA.get(b);
+  if (!both) {
+    const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+    const made = new Set<string>();
+    for (const viewerId of small) if (large.has(viewerId)) made.add(viewerId);
+    // All of the smaller one: that set itself, not a copy of it.
+    both = made.size === small.size ? small : made;
+    withA.set(b, both);
+  }
   return both;
 }
 

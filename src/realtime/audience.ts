@@ -39,8 +39,30 @@ import { relations, rules, type ModelName } from "../policy/rules.js";
 import type { ChangeEvent, DeliveredEvent } from "./events.js";
 import { createRelationCache } from "./relationCache.js";
 
-/** The viewers who may receive an event, each with what they receive. */
-export type Audience = ReadonlyMap<string, DeliveredEvent>;
+/**
+ * The viewers who may receive an event, and what they receive: the same
+ * DeliveredEvent for every one of them. Over the set of viewers allowed, not
+ * a map copied from it: at 10,000 viewers, the copy was a tenth of the
+ * decision's time.
+ */
+export class Audience {
+  constructor(
+    private readonly viewers: ReadonlySet<string>,
+    private readonly delivered: DeliveredEvent | undefined,
+  ) {}
+  /** What the viewer receives, or undefined when they may not receive the event. */
+  get(viewerId: string): DeliveredEvent | undefined {
+    return this.viewers.has(viewerId) ? this.delivered : undefined;
+  }
+  get size(): number {
+    return this.viewers.size;
+  }
+  keys(): Iterable<string> {
+    return this.viewers;
+  }
+}
+
+const NOBODY = new Audience(new Set(), undefined);
 
 export interface AudienceStats {
   /** Events decided (one decision may cover thousands of viewers). */
@@ -50,7 +72,8 @@ export interface AudienceStats {
 }
 
 export interface BatchedAudience {
-  decide(event: ChangeEvent, viewerIds: readonly string[]): Promise<Audience>;
+  /** `viewers`: the candidates. A set handed again for a later event (a tailer's audience) costs that event nothing per viewer until it changes. */
+  decide(event: ChangeEvent, viewers: ReadonlySet<string> | readonly string[]): Promise<Audience>;
   readonly stats: Readonly<AudienceStats>;
 }
 
@@ -84,46 +107,44 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
   // Memberships kept between events while their version says they are current (relationCache.ts).
   const cache = createRelationCache(prisma);
   /** The row with what `expr` reads: the rest of it in one statement, the kept relations from the cache. */
-  const load = async (expr: RuleExpr, read: (include: Record<string, unknown> | undefined) => Promise<unknown>, candidates: readonly string[]) => {
+  const load = async (expr: RuleExpr, read: (include: Record<string, unknown> | undefined) => Promise<unknown>, candidates: ReadonlySet<string>) => {
     const row = (await read(includeFor(expr, candidates, cache.handles))) as Row | null;
     if (row) for (const { test, row: parent } of rowsToFill(expr, row, cache.handles)) await cache.fill(test, parent, candidates);
     return row;
   };
-  const loadTodo = (id: string, candidates: readonly string[]) =>
+  const loadTodo = (id: string, candidates: ReadonlySet<string>) =>
     load(compiled.todo, (include) => prisma.todo.findUnique({ where: { id }, include }), candidates);
-  const loadList = (id: string, candidates: readonly string[]) =>
+  const loadList = (id: string, candidates: ReadonlySet<string>) =>
     load(compiled.list, (include) => prisma.list.findUnique({ where: { id }, include }), candidates);
-  const loadSpace = (id: string, candidates: readonly string[]) =>
+  const loadSpace = (id: string, candidates: ReadonlySet<string>) =>
     load(compiled.space, (include) => prisma.space.findUnique({ where: { id }, include }), candidates);
 
-  async function decideUncounted(event: ChangeEvent, viewerIds: readonly string[]): Promise<Audience> {
-    const candidates = new Set(viewerIds);
-    const allowed = (expr: RuleExpr, row: Row, delivered: DeliveredEvent): Audience => {
-      const audience = new Map<string, DeliveredEvent>();
-      for (const viewerId of allowedAmong(expr, row, candidates)) audience.set(viewerId, delivered);
-      return audience;
+  async function decideUncounted(event: ChangeEvent, candidates: ReadonlySet<string>): Promise<Audience> {
+    const allowed = (expr: RuleExpr, row: Row, delivered: DeliveredEvent) => {
+      const viewers = allowedAmong(expr, row, candidates);
+      return viewers.size > 0 ? new Audience(viewers, delivered) : NOBODY;
     };
-    const nobody: Audience = new Map();
+    const nobody = NOBODY;
 
     if (event.kind !== "DELETED") {
       if (event.subject === "TODO") {
         if (!event.todoId) return nobody;
-        const todo = await loadTodo(event.todoId, viewerIds);
+        const todo = await loadTodo(event.todoId, candidates);
         if (!todo || (todo.list as Row).spaceId !== event.spaceId) return nobody;
         return allowed(compiled.todo, todo, { ...event, todo: ownColumns("todo", todo) as unknown as Todo, list: null });
       }
-      const list = await loadList(event.listId, viewerIds);
+      const list = await loadList(event.listId, candidates);
       if (!list || list.spaceId !== event.spaceId) return nobody;
       return allowed(compiled.list, list, { ...event, todo: null, list: ownColumns("list", list) as unknown as List });
     }
 
     const deleted: DeliveredEvent = { ...event, todo: null, list: null };
     if (event.subject === "TODO") {
-      const list = await loadList(event.listId, viewerIds);
+      const list = await loadList(event.listId, candidates);
       if (list) return list.spaceId === event.spaceId ? allowed(compiled.list, list, deleted) : nobody;
     }
     // The list is gone: its rule as it stood at the change, over the space now.
-    const space = await loadSpace(event.spaceId, viewerIds);
+    const space = await loadSpace(event.spaceId, candidates);
     if (!space) return nobody;
     const listThen: Row = { id: event.listId, spaceId: event.spaceId, ownerId: event.listOwnerId, private: event.listPrivate, space };
     return allowed(compiled.list, listThen, deleted);
@@ -131,10 +152,11 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
 
   return {
     stats,
-    async decide(event, viewerIds) {
+    async decide(event, viewers) {
       const counted = { sqlStatements: 0 };
+      const candidates = viewers instanceof Set ? (viewers as ReadonlySet<string>) : new Set(viewers);
       try {
-        return await withQueryStats(counted, () => decideUncounted(event, viewerIds));
+        return await withQueryStats(counted, () => decideUncounted(event, candidates));
       } finally {
         stats.events += 1;
         stats.sqlStatements += counted.sqlStatements;

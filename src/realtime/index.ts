@@ -106,7 +106,7 @@ export async function createRealtime(
   const decisionFor = (tailed: TailedEvent): Promise<Audience> => {
     let decision = decisions.get(tailed);
     if (!decision) {
-      decision = batched!.decide(tailed.event, [...tailed.audience]);
+      decision = batched!.decide(tailed.event, tailed.audience);
       decisions.set(tailed, decision);
     }
     return decision;

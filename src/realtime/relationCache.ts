@@ -69,13 +69,15 @@ interface Kept {
   rows: Row[];
   /** Every key asked about at this version, with rows or without. */
   asked: Set<string>;
+  /** Candidate sets all of whose keys are in `asked` (a tailer hands the same set from one event to the next). */
+  covered: WeakSet<ReadonlySet<string>>;
 }
 
 export interface RelationCache {
   /** Whether the test's rows come from here (the rest of the row is loaded without them). */
   handles(test: SomeExpr): boolean;
   /** Puts the candidates' rows of the test's relation on `parent`, read or kept. */
-  fill(test: SomeExpr, parent: Row, candidates: readonly string[]): Promise<void>;
+  fill(test: SomeExpr, parent: Row, candidates: ReadonlySet<string>): Promise<void>;
 }
 
 /**
@@ -97,7 +99,7 @@ export function createRelationCache(prisma: RawPrismaClient, maxParents = 10_000
       keep(key, entry);
       return entry;
     }
-    const fresh: Kept = { version, keyField, rows: [], asked: new Set() };
+    const fresh: Kept = { version, keyField, rows: [], asked: new Set(), covered: new WeakSet() };
     // A decision that read an older version does not replace a newer copy.
     if (!entry || !isNewer(entry.version, version)) keep(key, fresh);
     return fresh;
@@ -114,7 +116,7 @@ export function createRelationCache(prisma: RawPrismaClient, maxParents = 10_000
       if (version === undefined) throw new Error(`relationCache: ${relation.versionColumn} was not loaded`);
       const key = `${relation.model}.${relation.relation}\u0000${parentId}`;
       const entry = current(key, version, test.keyField);
-      const missing = candidates.filter((candidate) => !entry.asked.has(candidate));
+      const missing = entry.covered.has(candidates) ? [] : [...candidates].filter((candidate) => !entry.asked.has(candidate));
       if (missing.length > 0) {
         const read = await relation.read(prisma, { [relation.parentKey]: parentId, [test.keyField]: { in: missing } }, shapeFor(test));
         // Another decision may have read the same keys meanwhile: keep one row of each.
@@ -122,6 +124,7 @@ export function createRelationCache(prisma: RawPrismaClient, maxParents = 10_000
         entry.rows = [...entry.rows, ...read.filter((row) => !known.has(row.id))];
         for (const candidate of missing) entry.asked.add(candidate);
       }
+      entry.covered.add(candidates);
       parent[test.relation] = entry.rows;
     },
   };
