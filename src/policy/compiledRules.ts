@@ -402,28 +402,40 @@ function intersectSets(a: ReadonlySet<string>, b: ReadonlySet<string>): Readonly
   return both;
 }
 
-/** Joins viewer sets, without a set made for each single viewer. */
+/**
+ * Joins viewer sets, without a set made for each single viewer, and without
+ * a copy of a set that is all there is to join (so the same set, and what is
+ * kept for it, comes back from one event to the next).
+ */
 class Union {
   private single: string | undefined;
+  /** A set added alone, not copied: never changed here. */
+  private borrowed: ReadonlySet<string> | undefined;
+  /** Made once a second viewer or set is added. */
   private many: Set<string> | undefined;
 
   /** True once the union is everyone (nothing added later can change that). */
   add(viewers: Viewers): boolean {
     if (viewers === EVERYONE) return true;
     if (viewers === NOBODY) return false;
-    if (typeof viewers === "string") {
-      if (this.many) this.many.add(viewers);
-      else if (this.single === undefined || this.single === viewers) this.single = viewers;
-      else this.many = new Set([this.single, viewers]);
-      return false;
+    if (!this.many) {
+      if (this.single === undefined && this.borrowed === undefined) {
+        if (typeof viewers === "string") this.single = viewers;
+        else this.borrowed = viewers;
+        return false;
+      }
+      if (viewers === this.single || viewers === this.borrowed) return false;
+      this.many = new Set(this.borrowed ?? [this.single!]);
+      this.single = undefined;
+      this.borrowed = undefined;
     }
-    this.many ??= new Set(this.single === undefined ? [] : [this.single]);
-    for (const viewerId of viewers) this.many.add(viewerId);
+    if (typeof viewers === "string") this.many.add(viewers);
+    else for (const viewerId of viewers) this.many.add(viewerId);
     return false;
   }
 
   result(): Viewers {
-    return this.many ?? this.single ?? NOBODY;
+    return this.many ?? this.borrowed ?? this.single ?? NOBODY;
   }
 }
 
