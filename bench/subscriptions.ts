@@ -10,6 +10,11 @@
 //   BENCH_SPREAD=10000x1000             (spread: subscribers x spaces; subscribers a multiple of spaces)
 //   BENCH_SPREAD_MUTATIONS=20           (spread: writes measured)
 //   BENCH_OPERATION=spaceActivity       (or todoChanged)
+//   BENCH_LOG_LEVEL=debug               (the server's log level, error by default: debug shows every
+//                                        operation and fan-out as the server timed it)
+//   BENCH_HEAP_SAMPLE=<dir>             (what the server allocates during the largest level's writes)
+//   BENCH_SERVER_FLAGS="--trace-gc"     (node flags added to the server processes', to profile or
+//                                        trace them: "--cpu-prof --cpu-prof-dir=/tmp/prof")
 //
 // Scenarios, each on a fresh server process and a fresh database of its own
 // (bench_subs_<random>, dropped when it ends), so that neither its sockets
@@ -49,7 +54,8 @@
 // Three kinds of process. The one `npm run` starts coordinates: it makes each
 // scenario's database, runs the scenario in a process of its own (this file
 // with --phase), drops the database, and prints the tables and the verdict.
-// A phase process runs the server (src/server.ts startServer, the real thing:
+// A phase process runs the server (startServer of src/server.ts as built in
+// dist/, which `npm start` runs and the npm script builds first: the real thing:
 // graphql-ws, the tailer, a policy-bound check of every event for every
 // subscriber), so its RSS is the server's. Its child (this file with
 // --clients) holds the subscribers and the writer: so the server's memory
@@ -71,6 +77,7 @@
 // at the end is informational: the run exits 0 unless something broke.
 import { boundedInt, createBenchDatabase, gql, type BenchDatabase } from "./support.js";
 import { fork, type ChildProcess } from "node:child_process";
+import { Session } from "node:inspector/promises";
 import { randomBytes, webcrypto } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -84,8 +91,7 @@ import { Worker } from "node:worker_threads";
 import { createClient, type Client } from "graphql-ws";
 import { SignJWT } from "jose";
 import WebSocket from "ws";
-import { loadConfig } from "../src/config.js";
-import { startServer, type RunningServer } from "../src/server.js";
+import type { RunningServer } from "../src/server.js";
 
 const JWT_SECRET = randomBytes(32).toString("base64url");
 const OPEN_BATCH = 200;
@@ -99,6 +105,8 @@ const DEADLINE_MS = 15 * 60_000;
 const ISSUER = "todo-graphql-server";
 /** What package.json's start script passes to node, so that the server measured is the one that runs. */
 const SERVER_V8_FLAGS = ["--max-semi-space-size=16"];
+/** BENCH_SERVER_FLAGS: more node flags for the server processes, to profile or trace them as they are measured. */
+const extraServerFlags = () => (process.env.BENCH_SERVER_FLAGS ?? "").split(/\s+/).filter(Boolean);
 
 // Targets the verdict checks (informational).
 const TARGET_ONE_SPACE_P99_MS = 200;
@@ -627,14 +635,18 @@ interface SettledRss {
   fullGc: number;
   /** After the memory-reducing full GC that follows it. */
   reduced: number;
+  /** Where the full-GC figure is, in MB: V8's heap (live objects, and what it holds committed), and memory outside it (buffers). */
+  heap: { used: number; committed: number; external: number };
 }
 
 function settledRss(): SettledRss {
   collectGarbage({ type: "major", execution: "sync" });
   collectGarbage({ type: "major", execution: "sync" });
   const fullGc = rssMb();
+  const usage = process.memoryUsage();
+  const heap = { used: usage.heapUsed / 2 ** 20, committed: usage.heapTotal / 2 ** 20, external: usage.external / 2 ** 20 };
   collectGarbage({ type: "major", execution: "sync", flavor: "last-resort" });
-  return { fullGc, reduced: rssMb() };
+  return { fullGc, reduced: rssMb(), heap };
 }
 
 /**
@@ -808,6 +820,44 @@ const userIdOf = (prefix: string, index: number) => `${prefix}${pad(index, 6)}`;
 const spreadSpaceIdOf = (prefix: string, index: number) => `${prefix}${pad(index, 5)}`;
 type RawPrisma = RunningServer["database"]["prisma"];
 
+/**
+ * BENCH_HEAP_SAMPLE=<dir>: what the server allocates during the measured
+ * writes of each scenario's largest level, garbage included (V8's sampling
+ * heap profiler), written there as <scenario>-<N>.heapprofile (Chrome
+ * DevTools, Memory tab, opens it).
+ */
+async function sampleAllocations<T>(dir: string | undefined, name: string, during: () => Promise<T>): Promise<T> {
+  if (!dir) return during();
+  const session = new Session();
+  session.connect();
+  await session.post("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  try {
+    return await during();
+  } finally {
+    const { profile } = await session.post("HeapProfiler.stopSampling");
+    writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+/**
+ * The server as `npm start` runs it: the JavaScript the build made in dist/,
+ * not src/ compiled on the fly (tsx keeps every function's name, which alone
+ * made each subscriber cost kilobytes more than in production).
+ */
+async function builtServer() {
+  const dist = new URL("../dist/", import.meta.url);
+  const [config, server] = await Promise.all([
+    import(new URL("config.js", dist).href) as Promise<typeof import("../src/config.js")>,
+    import(new URL("server.js", dist).href) as Promise<typeof import("../src/server.js")>,
+  ]);
+  return { loadConfig: config.loadConfig, startServer: server.startServer };
+}
+
 /** Users `userIdOf(prefix, 0…count−1)`, each with its session (`sessionIdOf`). */
 async function seedUsers(prisma: RawPrisma, prefix: string, count: number): Promise<void> {
   const id = `$1 || lpad(i::text, 6, '0')`;
@@ -898,6 +948,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-subs-"));
   let server: RunningServer | undefined;
   try {
+    const { loadConfig, startServer } = await builtServer();
     const config = loadConfig({
       NODE_ENV: "production",
       // Loopback only, and nothing else is there to read it.
@@ -909,7 +960,8 @@ async function runPhase(input: PhaseInput): Promise<void> {
       DATA_DIR: dataDir,
       DATABASE_URL: input.databaseUrl,
       JWT_SECRET,
-      LOG_LEVEL: "error",
+      // BENCH_LOG_LEVEL=debug shows each operation and fan-out as the server timed it.
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error",
     });
     server = await startServer(config);
     const prisma = server.database.prisma;
@@ -978,7 +1030,9 @@ async function runPhase(input: PhaseInput): Promise<void> {
       const rss = settledRss();
       const before = await readFanout();
       const peak = new PeakRss();
-      const { measurement } = await children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
+      const measured = () => children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
+      const last = scenario === "spread" || open.open === options.steps.at(-1);
+      const { measurement } = last ? await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-${open.open}`, measured) : await measured();
       const peakRss = peak.stop();
       const after = await readFanout();
       const spaces = scenario === "spread" ? options.spread.spaces : 1;
@@ -986,6 +1040,9 @@ async function runPhase(input: PhaseInput): Promise<void> {
       rows.push(row);
       console.log(
         `  ${scenario} N=${row.subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, leaked ${measurement.leaked}, RSS ${rss.fullGc.toFixed(0)} MB (${rss.reduced.toFixed(0)} memory-reduced, peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
+      );
+      console.log(
+        `    after the full GC: V8 heap ${rss.heap.used.toFixed(0)} MB live of ${rss.heap.committed.toFixed(0)} MB committed, ${rss.heap.external.toFixed(0)} MB outside it (idle: ${idleRss.heap.used.toFixed(0)} of ${idleRss.heap.committed.toFixed(0)}, ${idleRss.heap.external.toFixed(0)})`,
       );
       if (measurement.closedByServer > 0) console.log(`    the server closed ${measurement.closedByServer} subscriber sockets so far in this scenario`);
     };
@@ -1077,7 +1134,7 @@ async function main(): Promise<void> {
         // The server's V8 flags as `npm start` gives them (package.json): the
         // young generation's size is most of the difference between what the
         // heap holds and the RSS after a burst of connections.
-        const phase = fork(fileURLToPath(import.meta.url), ["--phase", JSON.stringify(input)], { execArgv: [...process.execArgv, ...SERVER_V8_FLAGS], stdio: "inherit" });
+        const phase = fork(fileURLToPath(import.meta.url), ["--phase", JSON.stringify(input)], { execArgv: [...process.execArgv, ...SERVER_V8_FLAGS, ...extraServerFlags()], stdio: "inherit" });
         current.phase = phase;
         results.push(await phaseResult(phase, scenario));
       } finally {
