@@ -2,8 +2,9 @@
 // its subscribers together (src/realtime/audience.ts) and executed once for
 // every subscription whose result cannot differ (src/realtime/execution.ts).
 // These tests hold that path to the same rules as the per-viewer one:
-// revocation mid-fan-out, subscriptions completed mid-fan-out, results that
-// depend on the viewer, and a client that stops reading.
+// revocation mid-fan-out, subscriptions completed mid-fan-out, the frames it
+// writes itself, results that depend on the viewer, and a client that stops
+// reading.
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { TestServer } from "../helpers/server.js";
@@ -152,6 +153,52 @@ describe("subscriptions completed while a 1,000-subscription fan-out is in fligh
     expect(nexts.filter((next) => next.afterPong)).toEqual([]);
     socket.close();
   }, 120_000);
+});
+
+describe("the frames of the direct fan-out", () => {
+  it("are text frames holding exactly the `next` graphql-ws would send, non-ASCII titles byte for byte", async () => {
+    const { spaceId, admin, members } = await spaceWithMembers(server, 2);
+    const list = await admin.api.createList(spaceId, "Frames");
+    const todo = await admin.api.createTodo(list.id, "start");
+    const socket = new WebSocket(server.wsUrl, "graphql-transport-ws");
+    const frames: { text: string; binary: boolean }[] = [];
+    socket.on("message", (data, isBinary) => frames.push({ text: String(data), binary: isBinary }));
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${members[0]!.token}` } }));
+    await new Promise((resolve) => socket.once("message", resolve)); // connection_ack
+    const ids = ["a", 'quote"and\\backslash'];
+    for (const id of ids) socket.send(JSON.stringify({ id, type: "subscribe", payload: { query: TITLES, variables: { spaceId } } }));
+    const nextsOf = (title: string) =>
+      frames
+        .map((frame) => ({ ...frame, message: JSON.parse(frame.text) as { id: string; type: string; payload: { data: TitleEvent } } }))
+        .filter(({ message }) => message.type === "next" && titleOf(message.payload.data) === title);
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 20) throw new Error("the subscriptions never went live");
+      await admin.api.updateTodo(todo.id, { title: `probe-${attempt}` });
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      if (nextsOf(`probe-${attempt}`).length === ids.length) break;
+    }
+
+    // Past the live probe both subscriptions are direct: these go through the fan-out's own frames.
+    const titles = ["Grüße — 東京 🚀", "é".repeat(70), "a line\u2028separator, \"quotes\" and \\ backslash"];
+    for (const title of titles) await admin.api.updateTodo(todo.id, { title });
+    const deadline = Date.now() + 10_000;
+    while (!titles.every((title) => nextsOf(title).length === ids.length)) {
+      if (Date.now() > deadline) throw new Error(`not every title arrived on both subscriptions; received:\n${frames.map((frame) => frame.text).join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const title of titles) {
+      const received = nextsOf(title);
+      expect(received.map(({ message }) => message.id).sort()).toEqual([...ids].sort());
+      for (const { text, binary, message } of received) {
+        expect(binary).toBe(false);
+        // The frame is the message as graphql-ws serializes it, key order included.
+        expect(text).toBe(JSON.stringify({ id: message.id, type: "next", payload: message.payload }));
+        expect(message.payload.data.spaceActivity.todo).toEqual({ id: todo.id, title });
+      }
+    }
+    socket.close();
+  }, 60_000);
 });
 
 describe("subscriptions whose results depend on the viewer", () => {
