@@ -5,7 +5,7 @@
 //   BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres  (the default)
 //   BENCH_SCENARIOS=one-space,spread    (the default: both, always in that order)
 //   BENCH_SUBSCRIBERS=1000,5000,10000   (one-space levels; 1 is always measured first, as the baseline)
-//   BENCH_MUTATIONS=3                   (one-space: writes measured per level, and samples of the
+//   BENCH_MUTATIONS=5                   (one-space: writes measured per level, and samples of the
 //                                        mutation during fan-out)
 //   BENCH_SPREAD=10000x1000             (spread: subscribers x spaces; subscribers a multiple of spaces)
 //   BENCH_SPREAD_MUTATIONS=20           (spread: writes measured)
@@ -800,7 +800,7 @@ function readOptions(): Options {
     operation,
     scenarios: parseScenarios(process.env.BENCH_SCENARIOS),
     steps: [1, ...new Set(levels.filter((n) => n > 1))],
-    mutations: boundedInt(process.env.BENCH_MUTATIONS, 3, 1, 1000, "BENCH_MUTATIONS"),
+    mutations: boundedInt(process.env.BENCH_MUTATIONS, 5, 1, 1000, "BENCH_MUTATIONS"),
     spread: parseSpread(process.env.BENCH_SPREAD),
     spreadMutations: boundedInt(process.env.BENCH_SPREAD_MUTATIONS, 20, 1, 1000, "BENCH_SPREAD_MUTATIONS"),
   };
