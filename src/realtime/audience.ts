@@ -124,28 +124,27 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
       const viewers = allowedAmong(expr, row, candidates);
       return viewers.size > 0 ? new Audience(viewers, delivered) : NOBODY;
     };
-    const nobody = NOBODY;
 
     if (event.kind !== "DELETED") {
       if (event.subject === "TODO") {
-        if (!event.todoId) return nobody;
+        if (!event.todoId) return NOBODY;
         const todo = await loadTodo(event.todoId, candidates);
-        if (!todo || (todo.list as Row).spaceId !== event.spaceId) return nobody;
+        if (!todo || (todo.list as Row).spaceId !== event.spaceId) return NOBODY;
         return allowed(compiled.todo, todo, { ...event, todo: ownColumns("todo", todo) as unknown as Todo, list: null });
       }
       const list = await loadList(event.listId, candidates);
-      if (!list || list.spaceId !== event.spaceId) return nobody;
+      if (!list || list.spaceId !== event.spaceId) return NOBODY;
       return allowed(compiled.list, list, { ...event, todo: null, list: ownColumns("list", list) as unknown as List });
     }
 
     const deleted: DeliveredEvent = { ...event, todo: null, list: null };
     if (event.subject === "TODO") {
       const list = await loadList(event.listId, candidates);
-      if (list) return list.spaceId === event.spaceId ? allowed(compiled.list, list, deleted) : nobody;
+      if (list) return list.spaceId === event.spaceId ? allowed(compiled.list, list, deleted) : NOBODY;
     }
     // The list is gone: its rule as it stood at the change, over the space now.
     const space = await loadSpace(event.spaceId, candidates);
-    if (!space) return nobody;
+    if (!space) return NOBODY;
     const listThen: Row = { id: event.listId, spaceId: event.spaceId, ownerId: event.listOwnerId, private: event.listPrivate, space };
     return allowed(compiled.list, listThen, deleted);
   }

@@ -80,17 +80,6 @@ export function createDirectFanOut(
   logger: Logger,
   foreground?: ForegroundWork,
 ): DirectFanOut {
-  // For the debug line: how often the loop let I/O in, and how long it waited for requests.
-  let slices = 0;
-  let gaveWayMs = 0;
-  const betweenSlices = async () => {
-    slices += 1;
-    await yieldToIo();
-    if (!foreground) return;
-    const waitedFrom = performance.now();
-    await foreground.settled(MAX_GIVE_WAY_MS);
-    gaveWayMs += performance.now() - waitedFrom;
-  };
   let previous: Promise<void> = Promise.resolve();
   return (tailed, subscriptions) => {
     const handedAt = performance.now();
@@ -118,8 +107,17 @@ export function createDirectFanOut(
         else byKey.set(receiver.groupKey, [subscription]);
       }
       const decidedAt = performance.now();
-      slices = 0;
-      gaveWayMs = 0;
+      // For the debug line: how often the loop let I/O in, and how long it waited for requests.
+      let slices = 0;
+      let gaveWayMs = 0;
+      const betweenSlices = async () => {
+        slices += 1;
+        await yieldToIo();
+        if (!foreground) return;
+        const waitedFrom = performance.now();
+        await foreground.settled(MAX_GIVE_WAY_MS);
+        gaveWayMs += performance.now() - waitedFrom;
+      };
       let sent = 0;
       let sliceStarted = decidedAt;
       for (const [delivered, byKey] of groups) {

@@ -249,8 +249,7 @@ function joined(groups: readonly FilterGroup[]): Recipients {
 export class EventTailer {
   private position: LogPosition = belowHorizon(0n);
   private readonly heldRetry: HeldRetry;
-  private readonly subscribers = new Set<Subscriber>();
-  /** The same subscribers by filter (filterKey). */
+  /** The subscribers, by filter (filterKey); a group goes when its last member does. */
   private readonly groups = new Map<string, FilterGroup>();
   private readonly advanceListeners = new Set<() => void>();
   private reading: Promise<void> | undefined;
@@ -263,10 +262,9 @@ export class EventTailer {
   /** What its subscriptions see of the tailer: one object for all of them. */
   private readonly host: SubscriptionHost = {
     remove: (subscriber) => {
-      if (!this.subscribers.delete(subscriber)) return;
       const key = filterKey(subscriber.filter);
-      const group = this.groups.get(key)!;
-      group.members.delete(subscriber);
+      const group = this.groups.get(key);
+      if (!group?.members.delete(subscriber)) return;
       group.changed();
       if (group.members.size === 0) this.groups.delete(key);
     },
@@ -312,7 +310,6 @@ export class EventTailer {
       subscription.close();
       return subscription;
     }
-    this.subscribers.add(subscription);
     const key = filterKey(filter);
     let group = this.groups.get(key);
     if (!group) this.groups.set(key, (group = new FilterGroup(filter)));
@@ -363,7 +360,7 @@ export class EventTailer {
     // First the horizon, then the rows: every row below a horizon read
     // earlier is committed by the time the rows are read.
     const horizon = await readHorizon(this.prisma);
-    if (this.subscribers.size === 0) {
+    if (this.groups.size === 0) {
       // Nobody to hand rows to: just keep up with the final part of the log.
       // A subscriber may have arrived while that query was in flight, with
       // startPosition at the old place. Skipping ahead would then drop the
@@ -371,7 +368,7 @@ export class EventTailer {
       // subscribed (and after a replay it started had already read to the
       // horizon): so skip only while there is still nobody to hand rows to,
       // and otherwise read the rows as usual.
-      if (this.subscribers.size === 0) {
+      if (this.groups.size === 0) {
         this.moveTo(laterOf(this.position, belowHorizon(horizon)));
         return;
       }
@@ -411,7 +408,8 @@ export class EventTailer {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.heldRetry.stop();
     this.unsubscribeBus?.();
-    for (const subscriber of this.subscribers) subscriber.close();
+    // close() takes each out of its group (and an emptied group out of the map): both iterations allow that.
+    for (const group of this.groups.values()) for (const subscriber of group.members) subscriber.close();
     await this.reading;
   }
 }
