@@ -41,7 +41,12 @@
 // same server before any subscriber connected), and SQL statements per
 // event: the deltas of realtime_fanout_sql_statements_total over
 // realtime_fanout_events_total on GET /metrics across the measured writes
-// ("n/a" while the server does not expose them).
+// ("n/a" while the server does not expose them). Beside them, to tell the
+// server's part from the machine's: each write's own p99 (a slow write shows
+// there, not in the medians), the server's own mean fan-out time (event
+// handed to the fan-out to its last frame written,
+// realtime_fanout_duration_seconds), and the CPU time each process spent per
+// write (server, and clients: the two share this machine's cores).
 //
 // Mutation during fan-out: at the largest one-space level, a write to a todo
 // in a space nobody subscribes to (a "quiet" write), timed over HTTP from a
@@ -117,6 +122,7 @@ const TARGET_DURING_FANOUT_RATIO = 2;
 
 const FANOUT_EVENTS = "realtime_fanout_events_total";
 const FANOUT_STATEMENTS = "realtime_fanout_sql_statements_total";
+const FANOUT_DURATION = "realtime_fanout_duration_seconds";
 
 type Operation = "spaceActivity" | "todoChanged";
 type Scenario = "one-space" | "spread";
@@ -168,7 +174,11 @@ interface Measurement {
   p50: number;
   p99: number;
   max: number;
+  /** Each write's own p99, in the order written: a slow first write shows here, not in the medians. */
+  perWriteP99: number[];
   mutationP50: number;
+  /** CPU time of the client process (both threads) over the measured writes, ms. */
+  clientCpuMs: number;
 }
 
 interface DuringFanout {
@@ -422,8 +432,10 @@ async function runClients(): Promise<void> {
   let writeCount = 0;
   async function measure(writes: number, spread: boolean): Promise<Measurement> {
     const latencies: number[] = [];
+    const perWriteP99: number[] = [];
     const mutationTimes: number[] = [];
     let missing = 0;
+    const cpuBefore = process.cpuUsage();
     // Spread: a shuffled round robin over the spaces, so consecutive writes land in different ones.
     const targets = groups.map((_, group) => group).filter((group) => openPerGroup[group]! > 0);
     if (spread) {
@@ -440,11 +452,14 @@ async function runClients(): Promise<void> {
       const started = performance.now();
       mutationTimes.push(await write(groups[group]!.todoId, mark));
       await done;
-      for (const at of entry.receipts!.values()) latencies.push(at - started);
+      const own = [...entry.receipts!.values()].map((at) => at - started).sort((x, y) => x - y);
+      perWriteP99.push(percentile(own, 99));
+      for (const latency of own) latencies.push(latency);
       missing += entry.expected - entry.receipts!.size;
       untrack(entry);
       await sleep(50);
     }
+    const cpu = process.cpuUsage(cpuBefore);
     if (spread) await sleep(LEAK_SETTLE_MS);
     latencies.sort((x, y) => x - y);
     mutationTimes.sort((x, y) => x - y);
@@ -458,7 +473,9 @@ async function runClients(): Promise<void> {
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       max: latencies.at(-1) ?? Number.NaN,
+      perWriteP99,
       mutationP50: percentile(mutationTimes, 50),
+      clientCpuMs: (cpu.user + cpu.system) / 1000,
     };
   }
 
@@ -715,6 +732,15 @@ function metricTotal(text: string, name: string): number | undefined {
 interface FanoutCounters {
   events: number;
   statements: number;
+  /** realtime_fanout_duration_seconds: its sum and count (absent on a server without it). */
+  fanOutSeconds?: number;
+  fanOuts?: number;
+}
+
+/** The server's own mean time per direct fan-out between two readings, event handed over to last frame written (ms). */
+function serverFanOutMs(before: FanoutCounters | undefined, after: FanoutCounters | undefined): number | undefined {
+  if (before?.fanOuts === undefined || after?.fanOuts === undefined || after.fanOuts <= before.fanOuts) return undefined;
+  return ((after.fanOutSeconds! - before.fanOutSeconds!) * 1000) / (after.fanOuts - before.fanOuts);
 }
 
 /** SQL statements per event between two readings, or why there is no figure. */
@@ -736,6 +762,10 @@ interface Row {
   rss: SettledRss;
   peakRss: number;
   sql: { value: number | undefined; text: string };
+  /** The server's mean direct fan-out over the measured writes (realtime_fanout_duration_seconds), ms. */
+  serverFanOutMs: number | undefined;
+  /** CPU time of the server process over the measured writes, ms. */
+  serverCpuMs: number;
   openSeconds: number;
   probes: number;
 }
@@ -973,7 +1003,10 @@ async function runPhase(input: PhaseInput): Promise<void> {
       const text = await response.text();
       const events = metricTotal(text, FANOUT_EVENTS);
       const statements = metricTotal(text, FANOUT_STATEMENTS);
-      return events === undefined || statements === undefined ? undefined : { events, statements };
+      if (events === undefined || statements === undefined) return undefined;
+      const fanOutSeconds = metricTotal(text, `${FANOUT_DURATION}_sum`);
+      const fanOuts = metricTotal(text, `${FANOUT_DURATION}_count`);
+      return fanOutSeconds === undefined || fanOuts === undefined ? { events, statements } : { events, statements, fanOutSeconds, fanOuts };
     };
 
     // Data: a writer; the subscribers, distinct users with a session each; a
@@ -1032,17 +1065,23 @@ async function runPhase(input: PhaseInput): Promise<void> {
       const peak = new PeakRss();
       const measured = () => children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
       const last = scenario === "spread" || open.open === options.steps.at(-1);
+      const cpuBefore = process.cpuUsage();
       const { measurement } = last ? await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-${open.open}`, measured) : await measured();
+      const cpu = process.cpuUsage(cpuBefore);
+      const serverCpuMs = (cpu.user + cpu.system) / 1000;
       const peakRss = peak.stop();
       const after = await readFanout();
       const spaces = scenario === "spread" ? options.spread.spaces : 1;
-      const row: Row = { scenario, subscribers: open.open, spaces, m: measurement, idleRss, rss, peakRss, sql: sqlPerEvent(before, after), openSeconds: open.seconds, probes: open.probes };
+      const row: Row = { scenario, subscribers: open.open, spaces, m: measurement, idleRss, rss, peakRss, sql: sqlPerEvent(before, after), serverFanOutMs: serverFanOutMs(before, after), serverCpuMs, openSeconds: open.seconds, probes: open.probes };
       rows.push(row);
       console.log(
         `  ${scenario} N=${row.subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, leaked ${measurement.leaked}, RSS ${rss.fullGc.toFixed(0)} MB (${rss.reduced.toFixed(0)} memory-reduced, peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
       );
       console.log(
         `    after the full GC: V8 heap ${rss.heap.used.toFixed(0)} MB live of ${rss.heap.committed.toFixed(0)} MB committed, ${rss.heap.external.toFixed(0)} MB outside it (idle: ${idleRss.heap.used.toFixed(0)} of ${idleRss.heap.committed.toFixed(0)}, ${idleRss.heap.external.toFixed(0)})`,
+      );
+      console.log(
+        `    each write's p99 (ms, in order): ${measurement.perWriteP99.map((ms) => ms.toFixed(0)).join(", ")}; the server's own fan-out (handed over to last frame written) ${row.serverFanOutMs === undefined ? "n/a" : `${row.serverFanOutMs.toFixed(0)} ms`} on average; CPU per write: server ${(serverCpuMs / writes).toFixed(0)} ms, clients ${(measurement.clientCpuMs / writes).toFixed(0)} ms (this machine has ${os.cpus().length} cores)`,
       );
       if (measurement.closedByServer > 0) console.log(`    the server closed ${measurement.closedByServer} subscriber sockets so far in this scenario`);
     };
@@ -1170,6 +1209,7 @@ function report(results: PhaseResult[]): void {
   const countersExposed = results.every((result) => result.countersExposed);
   const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : "–").padStart(9);
   const kbPerSubscriber = (row: Row) => (row.subscribers > 1 ? ((row.rss.fullGc - row.idleRss.fullGc) * 1024) / row.subscribers : Number.NaN);
+  const cpuPerWrite = (row: Row) => `${(row.serverCpuMs / row.m.writes).toFixed(0)} / ${(row.m.clientCpuMs / row.m.writes).toFixed(0)}`.padStart(9);
   const twoRss = (rss: SettledRss) => `${rss.fullGc.toFixed(0)} / ${rss.reduced.toFixed(0)}`.padStart(10);
   const oneSpaceRows = rows.filter((row) => row.scenario === "one-space");
   const base = oneSpaceRows[0];
@@ -1179,13 +1219,13 @@ function report(results: PhaseResult[]): void {
     console.log("one space: every subscriber a member of the one space written to");
     console.log("");
     console.log(
-      "| subscribers | writes | p50 ms | p99 ms | max ms | p99 × N=1 | missing | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
+      "| subscribers | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | p99 × N=1 | missing | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    console.log(`| 0 (idle) | | | | | | | ${twoRss(oneSpace.idleRss)} | | | | | |`);
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log(`| 0 (idle) | | | | | | | | | ${twoRss(oneSpace.idleRss)} | | | | | |`);
     for (const row of oneSpaceRows) {
       console.log(
-        `| ${row.subscribers} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.m.p99 / base.m.p99, 2)} |${f(row.m.missing, 0)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
+        `| ${row.subscribers} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.p99 / base.m.p99, 2)} |${f(row.m.missing, 0)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
       );
     }
   }
@@ -1194,12 +1234,12 @@ function report(results: PhaseResult[]): void {
     console.log(`spread: ${spreadRow.subscribers / spreadRow.spaces} subscribers per space, each a member of its own space only; each write to one space`);
     console.log("");
     console.log(
-      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | missing | leaked | RSS idle MB (full GC / memory-reducing GC) | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
+      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | missing | leaked | RSS idle MB (full GC / memory-reducing GC) | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const row = spreadRow;
     console.log(
-      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} | ${twoRss(row.idleRss)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
+      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} | ${twoRss(row.idleRss)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
     );
   }
   const ratio = during ? during.duringP50 / during.idleP50 : Number.NaN;
@@ -1217,6 +1257,9 @@ function report(results: PhaseResult[]): void {
     "RSS: the server process with the level's subscriptions live, after a full GC / after V8's memory-reducing GC (what it does by itself once idle); peak: during the measured writes, from the reduced state; KB per subscriber: (RSS after a full GC − the scenario's idle RSS after a full GC) / N (not given for N=1)",
   );
   console.log(`SQL per event: delta ${FANOUT_STATEMENTS} / delta ${FANOUT_EVENTS} over the measured writes${countersExposed ? "" : " (not exposed by this server: n/a)"}`);
+  console.log(
+    `server fan-out mean: delta ${FANOUT_DURATION}_sum / _count over the measured writes, from the event handed to the fan-out to its last frame written (the server's part of the p99, without the write's own request and the clients' reading); CPU per write: each process's user + system time over the measured writes / writes (clients: both threads)`,
+  );
 
   // -------------------------------------------------------------- verdict
   type Outcome = "met" | "not met" | "n/a";

@@ -91,7 +91,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const secret = await resolveJwtSecret(config);
     // Made before realtime: the fan-out gives way to the requests it is executing.
     const operationQueue = createOperationQueue(config.operationQueue);
-    const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret), operationQueue);
+    const realtime = await createRealtime(database.prisma, config, logger, createEventCursors(secret), {
+      foreground: operationQueue,
+      fanOutObserver: metrics.fanOut,
+    });
     resources.unshift(realtime);
     // Background jobs (src/jobs): run here unless JOBS=off; stopped at the start of close(), beside the drain.
     const jobs = await startJobs({

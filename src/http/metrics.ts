@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Router } from "express";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { JobObserver } from "../jobs/queue.js";
+import type { FanOutObserver } from "../realtime/multiplex.js";
 import type { WebhookObserver } from "../webhooks/deliver.js";
 import type { OperationObserver } from "./operationPlugin.js";
 import type { WebSocketObserver } from "./websocket.js";
@@ -35,6 +36,8 @@ export interface Metrics {
   eventsPublished(count: number): void;
   readonly jobs: JobObserver;
   readonly webhooks: WebhookObserver;
+  /** Each event's direct fan-out, timed into realtime_fanout_duration_seconds. */
+  readonly fanOut: FanOutObserver;
   /** Where the realtime_fanout_* counters read the batched delivery decisions' totals from, at each scrape. */
   watchFanOut(read: () => { events: number; sqlStatements: number }): void;
   /** Where jobs_queue_depth reads the waiting jobs per kind from, at each scrape. */
@@ -130,6 +133,17 @@ export function createMetrics(): Metrics {
     (totals) => totals.sqlStatements,
   );
 
+  const fanOutDuration = new Histogram({
+    name: "realtime_fanout_duration_seconds",
+    help: "From a live event handed to the direct fan-out (committed, and read by this instance's tailer) to its last frame written to a local subscriber's socket: what the last of them waited here.",
+    // From one subscriber (about a millisecond) to tens of thousands.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const fanOut: FanOutObserver = {
+    onFanOut: (report) => fanOutDuration.observe((report.decideMs + report.sendMs) / 1000),
+  };
+
   let readQueueDepth: (() => Promise<Record<string, number>>) | undefined;
   new Gauge({
     name: "jobs_queue_depth",
@@ -187,6 +201,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     contentType: registry.contentType,
+    fanOut,
     operations: {
       onOperation(report) {
         const operation = operationLabel(report.operationName);

@@ -23,7 +23,7 @@ import {
   type CommittedEvent,
   type LogPosition,
 } from "./eventLog.js";
-import { createDirectFanOut, type ForegroundWork } from "./multiplex.js";
+import { createDirectFanOut, type FanOutObserver, type ForegroundWork } from "./multiplex.js";
 import { EventTailer, type EventFilter, type TailedEvent } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
@@ -63,8 +63,12 @@ export async function createRealtime(
   config: Pick<Config, "redisUrl" | "eventRetentionMs" | "eventPollIntervalMs" | "database">,
   logger: Logger,
   cursors: EventCursors,
-  /** What a large fan-out gives way to between its slices (the HTTP requests executing here). */
-  foreground?: ForegroundWork,
+  options: {
+    /** What a large fan-out gives way to between its slices (the HTTP requests executing here). */
+    foreground?: ForegroundWork;
+    /** Told of every event's direct fan-out when its last frame is written (the metrics). */
+    fanOutObserver?: FanOutObserver;
+  } = {},
 ): Promise<Realtime> {
   const bus: EventBus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createMemoryBus();
   const tailer = new EventTailer(prisma, bus, logger, config.eventPollIntervalMs);
@@ -113,7 +117,7 @@ export async function createRealtime(
   };
   // Only decided events can be sent directly: without compiled rules every
   // subscription stays on its own path.
-  if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger, foreground));
+  if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger, options.foreground, options.fanOutObserver));
 
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>

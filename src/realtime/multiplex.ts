@@ -54,6 +54,26 @@ export interface ForegroundWork {
   settled(maxWaitMs: number): Promise<void>;
 }
 
+/** What one event's direct fan-out did: for the debug log line and the metrics. */
+export interface FanOutReport {
+  /** Subscriptions handed over with the event. */
+  receivers: number;
+  /** Frames written (the receivers allowed the event whose subscription was still open). */
+  sent: number;
+  /** From the event handed over to its receivers decided and grouped. */
+  decideMs: number;
+  /** From then to the last frame written: decideMs + sendMs is what the last receiver waited here. */
+  sendMs: number;
+  /** How often the send loop let I/O in. */
+  slices: number;
+  /** How long it waited for HTTP requests meanwhile. */
+  gaveWayMs: number;
+}
+
+export interface FanOutObserver {
+  onFanOut(report: FanOutReport): void;
+}
+
 /**
  * How long the send loop holds the event loop before it lets I/O in.
  * Writing 10,000 sockets takes over 100 ms, and every request arriving
@@ -79,6 +99,7 @@ export function createDirectFanOut(
   decide: (tailed: TailedEvent) => Promise<Audience>,
   logger: Logger,
   foreground?: ForegroundWork,
+  observer?: FanOutObserver,
 ): DirectFanOut {
   let previous: Promise<void> = Promise.resolve();
   return (tailed, subscriptions) => {
@@ -139,17 +160,16 @@ export function createDirectFanOut(
           }
         }
       }
-      logger.debug(
-        {
-          receivers: subscriptions.length,
-          sent,
-          decideMs: round(decidedAt - handedAt),
-          sendMs: round(performance.now() - decidedAt),
-          slices,
-          gaveWayMs: round(gaveWayMs),
-        },
-        "realtime fan-out",
-      );
+      const report: FanOutReport = {
+        receivers: subscriptions.length,
+        sent,
+        decideMs: round(decidedAt - handedAt),
+        sendMs: round(performance.now() - decidedAt),
+        slices,
+        gaveWayMs: round(gaveWayMs),
+      };
+      observer?.onFanOut(report);
+      logger.debug(report, "realtime fan-out");
     }).catch((error: unknown) => logger.error({ err: error }, "realtime fan-out failed"));
   };
 }

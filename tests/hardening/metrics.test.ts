@@ -3,9 +3,12 @@
 // subscriptions, realtime events; METRICS_TOKEN; label cardinality.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp, startTestServer, uniqueEmail, type TestServer } from "../helpers/server.js";
-import { api, connect, eventually, TODO_CHANGED, untilLive, type TodoChanged } from "../realtime/helpers.js";
+import { api, connect, eventually, untilLive, type TodoChanged } from "../realtime/helpers.js";
 import { has, post, scrape, value } from "./ops-support.js";
 import { RawSocket } from "./wsProtocol-raw.js";
+
+/** A selection of the event's own row only: caught up, such subscriptions are sent to by the direct fan-out (realtime/multiplex.ts). */
+const ROW_ONLY_TODO_CHANGED = `subscription ($listId: ID!) { todoChanged(listId: $listId) { kind todoId todo { id title } } }`;
 
 describe("GET /metrics", () => {
   let server: TestServer;
@@ -51,9 +54,9 @@ describe("GET /metrics", () => {
     const first = connect(server, user.token);
     const second = connect(server, user.token);
     try {
-      const stream = first.subscribe<TodoChanged>(TODO_CHANGED, { listId: list.id });
+      const stream = first.subscribe<TodoChanged>(ROW_ONLY_TODO_CHANGED, { listId: list.id });
       await untilLive(stream, () => owned.createTodo(list.id, "probe"), (item) => item.todoChanged.todo?.title === "probe");
-      const secondStream = second.subscribe<TodoChanged>(TODO_CHANGED, { listId: list.id });
+      const secondStream = second.subscribe<TodoChanged>(ROW_ONLY_TODO_CHANGED, { listId: list.id });
       let lastProbeId = "";
       const probe = async () => {
         lastProbeId = (await owned.createTodo(list.id, "probe-2")).id;
@@ -75,6 +78,15 @@ describe("GET /metrics", () => {
       const after = (await scrape(server)).samples;
       expect(value(after, "realtime_events_published_total") - value(during, "realtime_events_published_total")).toBe(1);
       expect(value(after, "realtime_events_delivered_total") - value(during, "realtime_events_delivered_total")).toBe(2);
+      // Both subscriptions are caught up and read only the event's row, so the
+      // event went out in one direct fan-out, timed from the tailer handing it
+      // over to its last frame.
+      const { types } = await scrape(server);
+      expect(types.get("realtime_fanout_duration_seconds")).toBe("histogram");
+      const fanOuts = (samples: typeof after) => value(samples, "realtime_fanout_duration_seconds_count");
+      expect(fanOuts(after) - fanOuts(during)).toBe(1);
+      expect(value(after, "realtime_fanout_duration_seconds_bucket", { le: "+Inf" })).toBe(fanOuts(after));
+      expect(value(after, "realtime_fanout_duration_seconds_sum")).toBeGreaterThan(value(during, "realtime_fanout_duration_seconds_sum"));
 
       stream.close();
       await eventually(async () => value((await scrape(server)).samples, "graphql_ws_subscriptions") === 1, "one subscription left");
