@@ -112,6 +112,8 @@ const ISSUER = "todo-graphql-server";
 const SERVER_V8_FLAGS = ["--max-semi-space-size=16"];
 /** BENCH_SERVER_FLAGS: more node flags for the server processes, to profile or trace them as they are measured. */
 const extraServerFlags = () => (process.env.BENCH_SERVER_FLAGS ?? "").split(/\s+/).filter(Boolean);
+/** BENCH_CLIENT_FLAGS: node flags for the client process (it does not get the server's). */
+const extraClientFlags = () => (process.env.BENCH_CLIENT_FLAGS ?? "").split(/\s+/).filter(Boolean);
 
 // Targets the verdict checks (informational).
 const TARGET_ONE_SPACE_P99_MS = 200;
@@ -625,6 +627,20 @@ class Children {
   }
 }
 
+/**
+ * The machine's CPU time so far, from /proc/stat (Linux; undefined elsewhere):
+ * all of it, and what the hypervisor gave other guests while this one wanted
+ * to run (steal). On a shared virtual machine steal is why identical runs differ.
+ */
+function machineCpuTicks(): { total: number; steal: number } | undefined {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { total: fields.reduce((sum, value) => sum + value, 0), steal: fields[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
 function rssMb(): number {
   return process.memoryUsage().rss / 1024 / 1024;
 }
@@ -1037,7 +1053,12 @@ async function runPhase(input: PhaseInput): Promise<void> {
     }
     await prisma.$executeRawUnsafe("ANALYZE");
 
-    const child = fork(fileURLToPath(import.meta.url), ["--clients"], { execArgv: process.execArgv, stdio: "inherit" });
+    // The clients run with node's own defaults, not the server's flags (this
+    // process's execArgv has them): capped young generations made the client
+    // process collect garbage more often while it reads the events it times.
+    const serverOnly = new Set([...SERVER_V8_FLAGS, ...extraServerFlags()]);
+    const clientExecArgv = [...process.execArgv.filter((flag) => !serverOnly.has(flag)), ...extraClientFlags()];
+    const child = fork(fileURLToPath(import.meta.url), ["--clients"], { execArgv: clientExecArgv, stdio: "inherit" });
     child.on("error", (error) => console.error(`client process: ${error.message}`));
     children = new Children(child);
     await children.next(); // ready
@@ -1066,9 +1087,15 @@ async function runPhase(input: PhaseInput): Promise<void> {
       const measured = () => children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
       const last = scenario === "spread" || open.open === options.steps.at(-1);
       const cpuBefore = process.cpuUsage();
+      const machineBefore = machineCpuTicks();
       const { measurement } = last ? await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-${open.open}`, measured) : await measured();
       const cpu = process.cpuUsage(cpuBefore);
       const serverCpuMs = (cpu.user + cpu.system) / 1000;
+      const machineAfter = machineCpuTicks();
+      const stealPercent =
+        machineBefore && machineAfter && machineAfter.total > machineBefore.total
+          ? (100 * (machineAfter.steal - machineBefore.steal)) / (machineAfter.total - machineBefore.total)
+          : undefined;
       const peakRss = peak.stop();
       const after = await readFanout();
       const spaces = scenario === "spread" ? options.spread.spaces : 1;
@@ -1081,7 +1108,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
         `    after the full GC: V8 heap ${rss.heap.used.toFixed(0)} MB live of ${rss.heap.committed.toFixed(0)} MB committed, ${rss.heap.external.toFixed(0)} MB outside it (idle: ${idleRss.heap.used.toFixed(0)} of ${idleRss.heap.committed.toFixed(0)}, ${idleRss.heap.external.toFixed(0)})`,
       );
       console.log(
-        `    each write's p99 (ms, in order): ${measurement.perWriteP99.map((ms) => ms.toFixed(0)).join(", ")}; the server's own fan-out (handed over to last frame written) ${row.serverFanOutMs === undefined ? "n/a" : `${row.serverFanOutMs.toFixed(0)} ms`} on average; CPU per write: server ${(serverCpuMs / writes).toFixed(0)} ms, clients ${(measurement.clientCpuMs / writes).toFixed(0)} ms (this machine has ${os.cpus().length} cores)`,
+        `    each write's p99 (ms, in order): ${measurement.perWriteP99.map((ms) => ms.toFixed(0)).join(", ")}; the server's own fan-out (handed over to last frame written) ${row.serverFanOutMs === undefined ? "n/a" : `${row.serverFanOutMs.toFixed(0)} ms`} on average; CPU per write: server ${(serverCpuMs / writes).toFixed(0)} ms, clients ${(measurement.clientCpuMs / writes).toFixed(0)} ms (this machine has ${os.cpus().length} cores${stealPercent === undefined ? "" : `, ${stealPercent.toFixed(1)}% of their time stolen by the hypervisor meanwhile`})`,
       );
       if (measurement.closedByServer > 0) console.log(`    the server closed ${measurement.closedByServer} subscriber sockets so far in this scenario`);
     };
