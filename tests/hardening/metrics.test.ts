@@ -75,13 +75,12 @@ describe("GET /metrics", () => {
       const todo = await owned.createTodo(list.id, "counted");
       await stream.until((item) => item.todoChanged.todoId === todo.id);
       await secondStream.until((item) => item.todoChanged.todoId === todo.id);
-      const after = (await scrape(server)).samples;
+      const { samples: after, types } = await scrape(server);
       expect(value(after, "realtime_events_published_total") - value(during, "realtime_events_published_total")).toBe(1);
       expect(value(after, "realtime_events_delivered_total") - value(during, "realtime_events_delivered_total")).toBe(2);
       // Both subscriptions are caught up and read only the event's row, so the
       // event went out in one direct fan-out, timed from the tailer handing it
       // over to its last frame.
-      const { types } = await scrape(server);
       expect(types.get("realtime_fanout_duration_seconds")).toBe("histogram");
       const fanOuts = (samples: typeof after) => value(samples, "realtime_fanout_duration_seconds_count");
       expect(fanOuts(after) - fanOuts(during)).toBe(1);
