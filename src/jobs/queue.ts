@@ -20,6 +20,12 @@
 // finish; shortly before it ends their signal aborts, so each can hand its
 // work back (the webhook delivery releases its attempt unmade); whatever is
 // still running at the end is failed back to the queue by pg-boss (retried).
+// pg-boss's own stop does not wait for everything it started: a fetch in
+// flight when it stops still returns its jobs (which then run), and it marks
+// a job completed without awaiting the statement. So stop also waits, within
+// the budget, until no statement of the queue and no job is in flight: the
+// caller closes the database next, and a statement sent to a closed pool
+// would reject where nothing catches it.
 import PgBoss from "pg-boss";
 import type { SqlExecutor } from "../db/database.js";
 import type { Logger } from "../logger.js";
@@ -72,9 +78,16 @@ export function createJobQueue(options: {
   observer?: JobObserver;
 }): JobQueue {
   const { logger, observer } = options;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inFlight.add(work);
+    const forget = () => inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  };
   const boss = new PgBoss({
     // pg-boss's type says values is always given; our executor takes either.
-    db: { executeSql: (text: string, values: unknown[]) => options.sql.executeSql(text, values) },
+    db: { executeSql: (text: string, values: unknown[]) => track(options.sql.executeSql(text, values)) },
     schema: "pgboss",
     // No cron: periodic work uses singleton slots (every), see above.
     schedule: false,
@@ -109,6 +122,25 @@ export function createJobQueue(options: {
   const offerPeriodic = async (name: string, everyMs: number) => {
     const slotSeconds = Math.max(1, Math.round(everyMs / 1000));
     await boss.send(name, {}, { singletonKey: name, singletonSeconds: slotSeconds, retryLimit: 0 });
+  };
+
+  /** Waits until no statement and no job of the queue is in flight, or the deadline passes. */
+  const settle = async (deadline: number) => {
+    while (inFlight.size > 0) {
+      const remainingMs = deadline - performance.now();
+      if (remainingMs <= 0) {
+        logger.warn({ inFlight: inFlight.size }, "job queue stopped with statements or jobs still in flight");
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeUp = new Promise((resolve) => (timer = setTimeout(resolve, timerDelay(remainingMs))));
+      await Promise.race([Promise.allSettled([...inFlight]), timeUp]);
+      clearTimeout(timer);
+      // What the settled work starts next (pg-boss's worker runs the jobs a
+      // fetch returned; it completes a job whose handler returned) begins in
+      // the promise continuations, before this macrotask.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   };
 
   const queue: JobQueue = {
@@ -160,17 +192,20 @@ export function createJobQueue(options: {
           workerId = await boss.work<object>(
             definition.name,
             { batchSize, pollingIntervalSeconds: options.pollIntervalMs / 1000 },
-            async (jobs) => {
-              // pg-boss waits out the rest of the poll interval after a batch;
-              // a worker that found jobs asks again at once instead (it waits
-              // only once the queue has nothing for it).
-              if (workerId) boss.notifyWorker(workerId);
-              // One failure fails only its own job: the others are completed.
-              const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
-              const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
-              if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
-              if (failed.length > 0) await boss.fail(definition.name, failed);
-            },
+            (jobs) =>
+              track(
+                (async () => {
+                  // pg-boss waits out the rest of the poll interval after a batch;
+                  // a worker that found jobs asks again at once instead (it waits
+                  // only once the queue has nothing for it).
+                  if (workerId) boss.notifyWorker(workerId);
+                  // One failure fails only its own job: the others are completed.
+                  const results = await Promise.allSettled(jobs.map((job) => runOne(definition, job)));
+                  const failed = results.flatMap((result, index) => (result.status === "rejected" ? [jobs[index]!.id] : []));
+                  if (failed.length === jobs.length && failed.length > 0) throw (results[0] as PromiseRejectedResult).reason;
+                  if (failed.length > 0) await boss.fail(definition.name, failed);
+                })(),
+              ),
           );
           ids.push(workerId);
         }
@@ -187,10 +222,12 @@ export function createJobQueue(options: {
     async stop(budgetMs) {
       for (const timer of timers) clearInterval(timer);
       if (!started) return;
+      const deadline = performance.now() + budgetMs;
       const handBackTimer = setTimeout(() => handBack.abort(), timerDelay(Math.max(0, budgetMs - HAND_BACK_MARGIN_MS)));
       handBackTimer.unref();
       try {
         await boss.stop({ graceful: true, wait: true, close: false, timeout: Math.max(1000, budgetMs - 500) });
+        await settle(deadline);
       } finally {
         clearTimeout(handBackTimer);
       }

@@ -59,7 +59,7 @@ describe("npm run worker", () => {
         await eventually(() => receiver.requests.find((request) => request.body.includes(todoId)), `the delivery of ${todoId}`, 30_000);
       }
       worker.child.kill("SIGTERM");
-      expect(await worker.exit).toBe(0);
+      expect(await worker.exit, `the worker's output:\n${worker.output()}`).toBe(0);
       expect(worker.output()).toContain("worker stopped");
     } finally {
       worker.child.kill("SIGKILL");
