@@ -12,7 +12,11 @@
 //   BENCH_OPERATION=spaceActivity       (or todoChanged)
 //   BENCH_LOG_LEVEL=debug               (the server's log level, error by default: debug shows every
 //                                        operation and fan-out as the server timed it)
-//   BENCH_HEAP_SAMPLE=<dir>             (what the server allocates during the largest level's writes)
+//   BENCH_HEAP_SAMPLE=<dir>             (what the server allocates during the largest level's writes,
+//                                        and during spread's connections opening)
+//   BENCH_HEAP_SNAPSHOT=<dir>           (heap snapshots of the server: idle, and at each level connected)
+//   BENCH_OPEN_BATCH=200                (connections the client opens at once; the server's
+//                                        WS_MAX_PENDING_PER_ADDRESS follows it)
 //   BENCH_SERVER_FLAGS="--trace-gc"     (node flags added to the server processes', to profile or
 //                                        trace them: "--cpu-prof --cpu-prof-dir=/tmp/prof")
 //
@@ -99,7 +103,7 @@ import WebSocket from "ws";
 import type { RunningServer } from "../src/server.js";
 
 const JWT_SECRET = randomBytes(32).toString("base64url");
-const OPEN_BATCH = 200;
+const OPEN_BATCH = Number(process.env.BENCH_OPEN_BATCH ?? 200);
 const DELIVERY_TIMEOUT_MS = 120_000;
 const MAX_PROBES = 5;
 /** Probe writes in flight at once when many spaces need one (spread). */
@@ -670,6 +674,10 @@ interface SettledRss {
   reduced: number;
   /** Where the full-GC figure is, in MB: V8's heap (live objects, and what it holds committed), and memory outside it (buffers). */
   heap: { used: number; committed: number; external: number };
+  /** Resident memory by kind of mapping after the full GC (residentByMapping). */
+  mappings: string | undefined;
+  /** V8's heap by space after the full GC, MB live / committed: which space holds what V8 has not given back. */
+  spaces: string;
 }
 
 function settledRss(): SettledRss {
@@ -678,8 +686,43 @@ function settledRss(): SettledRss {
   const fullGc = rssMb();
   const usage = process.memoryUsage();
   const heap = { used: usage.heapUsed / 2 ** 20, committed: usage.heapTotal / 2 ** 20, external: usage.external / 2 ** 20 };
+  const spaces = v8
+    .getHeapSpaceStatistics()
+    .filter((space) => space.space_size >= 2 ** 20)
+    .map((space) => `${space.space_name.replace(/_space$/, "")} ${(space.space_used_size / 2 ** 20).toFixed(0)}/${(space.space_size / 2 ** 20).toFixed(0)}`)
+    .join(", ");
+  const mappings = residentByMapping();
   collectGarbage({ type: "major", execution: "sync", flavor: "last-resort" });
-  return { fullGc, reduced: rssMb(), heap };
+  return { fullGc, reduced: rssMb(), heap, spaces, mappings };
+}
+
+/**
+ * This process's resident memory by kind of mapping (Linux, /proc/self/smaps),
+ * MB: malloc's main heap ([heap]), other anonymous mappings by size (V8's
+ * pages are 256 KB reservations inside its cage, malloc's thread arenas 64 MB
+ * ones), and file-backed (the node binary, libraries). Undefined elsewhere.
+ */
+function residentByMapping(): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync("/proc/self/smaps", "utf8");
+  } catch {
+    return undefined;
+  }
+  const totals = new Map<string, number>();
+  let kind = "";
+  for (const line of text.split("\n")) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      const sizeMb = (parseInt(header[2]!, 16) - parseInt(header[1]!, 16)) / 2 ** 20;
+      const name = header[4]!.trim();
+      kind = name === "[heap]" ? "malloc main heap" : name.startsWith("/") ? "files" : name.startsWith("[") ? name : sizeMb >= 32 ? "anonymous ≥ 32 MB" : sizeMb >= 1 ? "anonymous 1–32 MB" : "anonymous < 1 MB";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (rss) totals.set(kind, (totals.get(kind) ?? 0) + Number(rss[1]) / 1024);
+  }
+  return [...totals].filter(([, mb]) => mb >= 1).sort((a, b) => b[1] - a[1]).map(([name, mb]) => `${name} ${mb.toFixed(0)}`).join(", ");
 }
 
 /**
@@ -1074,6 +1117,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
     }
     await sleep(500);
     const idleRss = settledRss();
+    if (process.env.BENCH_HEAP_SNAPSHOT) v8.writeHeapSnapshot(path.join(process.env.BENCH_HEAP_SNAPSHOT, `${scenario}-idle.heapsnapshot`));
     const countersExposed = (await readFanout()) !== undefined;
     console.log(
       `${scenario}: server on ${input.databaseName}, RSS with 0 subscribers ${idleRss.fullGc.toFixed(0)} MB (${idleRss.reduced.toFixed(0)} after a memory-reducing GC); ${FANOUT_EVENTS} and ${FANOUT_STATEMENTS} on /metrics: ${countersExposed ? "yes" : "no (SQL per event n/a)"}`,
@@ -1082,6 +1126,11 @@ async function runPhase(input: PhaseInput): Promise<void> {
     const rows: Row[] = [];
     const measureLevel = async (open: Extract<FromClients, { type: "opened" }>, writes: number) => {
       const rss = settledRss();
+      // BENCH_HEAP_SNAPSHOT=dir: what the server holds with the level's subscribers connected, for DevTools.
+      if (process.env.BENCH_HEAP_SNAPSHOT) {
+        const file = v8.writeHeapSnapshot(path.join(process.env.BENCH_HEAP_SNAPSHOT, `${scenario}-${open.open}.heapsnapshot`));
+        console.log(`  heap snapshot: ${file}`);
+      }
       const before = await readFanout();
       const peak = new PeakRss();
       const measured = () => children!.call({ type: "measure", writes, spread: scenario === "spread" }, "measured");
@@ -1107,6 +1156,8 @@ async function runPhase(input: PhaseInput): Promise<void> {
       console.log(
         `    after the full GC: V8 heap ${rss.heap.used.toFixed(0)} MB live of ${rss.heap.committed.toFixed(0)} MB committed, ${rss.heap.external.toFixed(0)} MB outside it (idle: ${idleRss.heap.used.toFixed(0)} of ${idleRss.heap.committed.toFixed(0)}, ${idleRss.heap.external.toFixed(0)})`,
       );
+      console.log(`    V8's spaces after the full GC, MB live/committed: ${rss.spaces}; array buffers ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MB`);
+      if (rss.mappings) console.log(`    resident MB by mapping after the full GC: ${rss.mappings} (idle: ${idleRss.mappings})`);
       console.log(
         `    each write's p99 (ms, in order): ${measurement.perWriteP99.map((ms) => ms.toFixed(0)).join(", ")}; the server's own fan-out (handed over to last frame written) ${row.serverFanOutMs === undefined ? "n/a" : `${row.serverFanOutMs.toFixed(0)} ms`} on average; CPU per write: server ${(serverCpuMs / writes).toFixed(0)} ms, clients ${(measurement.clientCpuMs / writes).toFixed(0)} ms (this machine has ${os.cpus().length} cores${stealPercent === undefined ? "" : `, ${stealPercent.toFixed(1)}% of their time stolen by the hypervisor meanwhile`})`,
       );
@@ -1127,7 +1178,9 @@ async function runPhase(input: PhaseInput): Promise<void> {
         `  mutation during fan-out at N=${during.subscribers}: idle p50 ${during.idleP50.toFixed(1)} ms, during p50 ${during.duringP50.toFixed(1)} ms (${(during.duringP50 / during.idleP50).toFixed(2)}×), overlapped ${during.overlapped}/${during.samples}`,
       );
     } else {
-      const open = await children.call({ type: "open", count: options.spread.subscribers }, "opened");
+      const open = await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-open`, () =>
+        children!.call({ type: "open", count: options.spread.subscribers }, "opened"),
+      );
       await measureLevel(open, options.spreadMutations);
     }
 
