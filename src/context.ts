@@ -66,12 +66,14 @@ export function createContextFactory(deps: {
   auth: AuthService;
   realtime: Realtime;
   webhooks: WebhookSettings;
-  policyOptions: (logger: Logger) => PolicyOptions;
+  /** `logger` gives the operation's logger, made when first asked for (a denial logs; most operations have none). */
+  policyOptions: (logger: () => Logger) => PolicyOptions;
 }): ContextFactory {
   return ({ requestId, viewer, clientAddress, userAgent, logger, transport }) => {
     const operation: OperationParts = {
       deps,
       makeLogger: typeof logger === "function" ? logger : () => logger,
+      logger: typeof logger === "function" ? undefined : logger,
       policyOptions: undefined,
     };
     const context = new LazyContext(
@@ -85,8 +87,7 @@ export function createContextFactory(deps: {
         client: { address: clientAddress, userAgent: userAgent ?? null },
       },
       operation,
-      { db: undefined, loaders: undefined, logger: undefined },
-      undefined,
+      { db: undefined, loaders: undefined },
     );
     if (transport) context.transport = transport;
     return context;
@@ -95,19 +96,22 @@ export function createContextFactory(deps: {
 
 type ContextBase = Pick<GraphQLContext, "requestId" | "viewer" | "auth" | "realtime" | "webhooks" | "clientAddress" | "client">;
 
-/** What every context of one operation shares: how to make its logger and its policy options. */
+/** What every context of one operation shares: its logger (made on first use) and its policy options. */
 interface OperationParts {
   deps: Parameters<typeof createContextFactory>[0];
   makeLogger: () => Logger;
-  /** Made from the operation's logger when a db is first made in any of its contexts. */
+  logger: Logger | undefined;
+  /** Made when a db is first made in any of its contexts. */
   policyOptions: PolicyOptions | undefined;
 }
+
+/** The operation's logger, made when first asked for: a pino child with its redaction costs kilobytes to make. */
+const operationLogger = (operation: OperationParts): Logger => (operation.logger ??= operation.makeLogger());
 
 /** What a context makes on first use. */
 interface MadeOnFirstUse {
   db: PolicyClient | undefined;
   loaders: Loaders | undefined;
-  logger: Logger | undefined;
 }
 
 /**
@@ -141,8 +145,6 @@ class LazyContext implements GraphQLContext {
     base: ContextBase,
     private readonly operation: OperationParts,
     private readonly made: MadeOnFirstUse,
-    /** For a fresh() context: the context whose logger it uses (made there if not yet). */
-    private readonly loggerOf: LazyContext | undefined,
   ) {
     this.requestId = base.requestId;
     this.viewer = base.viewer;
@@ -155,7 +157,7 @@ class LazyContext implements GraphQLContext {
 
   get db(): PolicyClient {
     const operation = this.operation;
-    operation.policyOptions ??= operation.deps.policyOptions(operation.makeLogger());
+    operation.policyOptions ??= operation.deps.policyOptions(() => operationLogger(operation));
     return (this.made.db ??= createPolicyClient(operation.deps.prisma, this.viewer, operation.policyOptions));
   }
 
@@ -164,12 +166,12 @@ class LazyContext implements GraphQLContext {
   }
 
   get logger(): Logger {
-    return (this.made.logger ??= this.loggerOf ? this.loggerOf.logger : this.operation.makeLogger());
+    return operationLogger(this.operation);
   }
 
   fresh(): GraphQLContext {
     // The same viewer, operation, logger and transport; its own db and loaders.
-    const context = new LazyContext(this, this.operation, { db: undefined, loaders: undefined, logger: undefined }, this);
+    const context = new LazyContext(this, this.operation, { db: undefined, loaders: undefined });
     if (this.transport) context.transport = this.transport;
     return context;
   }

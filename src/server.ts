@@ -130,7 +130,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         queue: jobs.webhooks,
       },
       policyOptions: (requestLogger) => ({
-        onDenied: (denial) => requestLogger.debug({ denial }, "policy denied"),
+        onDenied: (denial) => requestLogger().debug({ denial }, "policy denied"),
         explain: config.policyExplain,
         onEventsCommitted: (events) => {
           metrics.eventsPublished(events.length);

@@ -137,13 +137,14 @@ export function createOperationLimits(settings: LimitSettings, options: { intros
 // a string literal in the document or a variable.
 const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** The error for an operation whose string literals or variables hold text the database cannot store, if any. */
-export function unstorableTextError(
-  document: DocumentNode,
-  operation: OperationDefinitionNode | null | undefined,
-  variables: unknown,
-): GraphQLError | undefined {
-  let found = false;
+// Whether a document's own string literals hold such text, found once per
+// parsed document: parsed documents are cached and shared (thousands of
+// subscriptions send the same one), and walking one made kilobytes of garbage.
+const literalsChecked = new WeakMap<DocumentNode, boolean>();
+function hasUnstorableLiteral(document: DocumentNode): boolean {
+  let found = literalsChecked.get(document);
+  if (found !== undefined) return found;
+  found = false;
   visit(document, {
     StringValue(node) {
       if (UNSTORABLE_TEXT.test(node.value)) {
@@ -153,6 +154,17 @@ export function unstorableTextError(
       return undefined;
     },
   });
+  literalsChecked.set(document, found);
+  return found;
+}
+
+/** The error for an operation whose string literals or variables hold text the database cannot store, if any. */
+export function unstorableTextError(
+  document: DocumentNode,
+  operation: OperationDefinitionNode | null | undefined,
+  variables: unknown,
+): GraphQLError | undefined {
+  let found = hasUnstorableLiteral(document);
   if (!found && operation && variables !== null && typeof variables === "object") {
     const values = variables as Record<string, unknown>;
     // Iterative: a variable may be nested as deep as the body size allows.

@@ -38,6 +38,9 @@ export type PolicyOperation = ReadOperation | WriteOperation;
  */
 export type ReadableUser = Omit<User, "email"> & { email: string | null };
 
+/** The models the enforcing client offers a delegate for. */
+type ExposedModel = "user" | "space" | "spaceMember" | "list" | "todo" | "session" | "webhook" | "webhookDelivery";
+
 /** The methods of a model the enforcing client offers, with Prisma's own types. */
 export type PolicyDelegate<M extends ModelName> = Pick<PrismaClient[M], PolicyOperation>;
 
@@ -408,16 +411,39 @@ function bind(
     return methods as unknown as PolicyDelegate<M>;
   };
 
+  // Each model's delegate is made when first used: a client is made per
+  // request (and per subscription check), and most use one or two models;
+  // making all eight up front was about a hundred closures each time.
+  const made: { [M in ExposedModel]?: PolicyDelegate<M> } = {};
+  const delegateOf = <M extends ExposedModel>(model: M): PolicyDelegate<M> =>
+    (made[model] ??= delegate(model) as (typeof made)[M]) as PolicyDelegate<M>;
+
   const self: PolicyClient = {
     viewer,
-    user: delegate("user"),
-    space: delegate("space"),
-    spaceMember: delegate("spaceMember"),
-    list: delegate("list"),
-    todo: delegate("todo"),
-    session: delegate("session"),
-    webhook: delegate("webhook"),
-    webhookDelivery: delegate("webhookDelivery"),
+    get user() {
+      return delegateOf("user");
+    },
+    get space() {
+      return delegateOf("space");
+    },
+    get spaceMember() {
+      return delegateOf("spaceMember");
+    },
+    get list() {
+      return delegateOf("list");
+    },
+    get todo() {
+      return delegateOf("todo");
+    },
+    get session() {
+      return delegateOf("session");
+    },
+    get webhook() {
+      return delegateOf("webhook");
+    },
+    get webhookDelivery() {
+      return delegateOf("webhookDelivery");
+    },
     async $transaction<T>(fn: (db: PolicyClient) => Promise<T>): Promise<T> {
       if (transaction) return fn(self);
       const pending: CommittedEvent[] = [];
