@@ -73,7 +73,7 @@ export function createContextFactory(deps: {
     const operation: OperationParts = {
       deps,
       makeLogger: typeof logger === "function" ? logger : () => logger,
-      logger: typeof logger === "function" ? undefined : logger,
+      logger: undefined,
       policyOptions: undefined,
     };
     const context = new LazyContext(

@@ -38,9 +38,6 @@ export type PolicyOperation = ReadOperation | WriteOperation;
  */
 export type ReadableUser = Omit<User, "email"> & { email: string | null };
 
-/** The models the enforcing client offers a delegate for. */
-type ExposedModel = "user" | "space" | "spaceMember" | "list" | "todo" | "session" | "webhook" | "webhookDelivery";
-
 /** The methods of a model the enforcing client offers, with Prisma's own types. */
 export type PolicyDelegate<M extends ModelName> = Pick<PrismaClient[M], PolicyOperation>;
 
@@ -63,6 +60,9 @@ export interface PolicyOptions {
   /** Called after a transaction that appended events has committed. */
   onEventsCommitted?: (events: CommittedEvent[]) => void;
 }
+
+/** The models the enforcing client offers a delegate for: its members other than the viewer and the $ methods. */
+type ExposedModel = Exclude<keyof PolicyClient, "viewer" | `$${string}`>;
 
 export interface PolicyClient {
   readonly viewer: Viewer | null;
