@@ -101,8 +101,14 @@ import { createClient, type Client } from "graphql-ws";
 import { SignJWT } from "jose";
 import WebSocket from "ws";
 import type { RunningServer } from "../src/server.js";
+import { Subscriber } from "./subscriber.js";
 
 const JWT_SECRET = randomBytes(32).toString("base64url");
+/** BENCH_CLIENT: the subscribers' client, lean (subscriber.ts, the default) or graphql-ws's createClient. */
+const CLIENT = ((value) => {
+  if (value !== "lean" && value !== "graphql-ws") throw new Error(`BENCH_CLIENT is lean or graphql-ws, not ${value}`);
+  return value;
+})(process.env.BENCH_CLIENT ?? "lean");
 const OPEN_BATCH = Number(process.env.BENCH_OPEN_BATCH ?? 200);
 const DELIVERY_TIMEOUT_MS = 120_000;
 const MAX_PROBES = 5;
@@ -320,7 +326,7 @@ async function runClients(): Promise<void> {
   let groups: Group[] = [];
   // Subscribers in opening order (group by group), with their group.
   let order: { userId: string; group: number }[] = [];
-  let clients: Client[] = [];
+  let clients: (Client | Subscriber)[] = [];
   let openPerGroup: number[] = [];
   // Every write of the scenario by its mark (the todo's new title). Kept after
   // a write is done with (without its receipts), so a late receipt in another
@@ -377,8 +383,28 @@ async function runClients(): Promise<void> {
     if (!setup) throw new Error("no setup");
     const { wsUrl, operation } = setup;
     const group = groups[order[index]!.group]!;
+    const query = QUERIES[operation];
+    const variables = { spaceId: group.spaceId, listId: group.listId };
     return new Promise<boolean>((resolve) => {
       let connected = false;
+      const next = (result: { data?: Record<string, unknown> | null; errors?: unknown }) => {
+        if (result.errors) subscriptionErrors.push(JSON.stringify(result.errors));
+        const title = (result.data?.[operation] as { todo?: { title: string } | null } | undefined)?.todo?.title;
+        if (title !== undefined) receive(index, title);
+      };
+      const closed = () => {
+        if (connected && !disposing) closedByServer++;
+        resolve(false);
+      };
+      const onConnected = () => {
+        connected = true;
+        resolve(true);
+      };
+      const error = (message: string) => subscriptionErrors.push(message);
+      if (CLIENT === "lean") {
+        clients[index] = new Subscriber({ url: wsUrl, token, query, variables, on: { connected: onConnected, next, error, closed } });
+        return;
+      }
       const client = createClient({
         url: wsUrl,
         webSocketImpl: WebSocket,
@@ -386,29 +412,12 @@ async function runClients(): Promise<void> {
         retryAttempts: 0,
         connectionParams: { authorization: `Bearer ${token}` },
         onNonLazyError: () => resolve(false),
-        on: {
-          connected: () => {
-            connected = true;
-            resolve(true);
-          },
-          closed: () => {
-            if (connected && !disposing) closedByServer++;
-            resolve(false);
-          },
-        },
+        on: { connected: onConnected, closed },
       });
       clients[index] = client;
-      client.subscribe<Record<string, { todo?: { title: string } | null }>>(
-        { query: QUERIES[operation], variables: { spaceId: group.spaceId, listId: group.listId } },
-        {
-          next: (result) => {
-            if (result.errors) subscriptionErrors.push(JSON.stringify(result.errors));
-            const title = result.data?.[operation]?.todo?.title;
-            if (title !== undefined) receive(index, title);
-          },
-          error: (error) => subscriptionErrors.push(error instanceof Error ? error.message : JSON.stringify(error)),
-          complete: () => undefined,
-        },
+      client.subscribe<Record<string, unknown>>(
+        { query, variables },
+        { next, error: (cause) => error(cause instanceof Error ? cause.message : JSON.stringify(cause)), complete: () => undefined },
       );
     });
   }
