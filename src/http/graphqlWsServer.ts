@@ -10,6 +10,7 @@
 //   handler: that one keeps each message's Buffer while the handler runs,
 //   which for a subscribe is as long as the subscription.
 import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, type ServerOptions } from "graphql-ws";
 import type { WebSocket as GraphQLWsSocket } from "graphql-ws";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
@@ -17,6 +18,8 @@ import type { RawData, WebSocket, WebSocketServer } from "ws";
 /** What graphql-ws's hooks get in `ctx.extra` for every socket, besides the server's own state. */
 export interface SocketExtra {
   readonly socket: WebSocket;
+  /** The connection under `socket` (the upgrade request's): the direct fan-out writes its frames to it (websocketFrame.ts). */
+  readonly connection: Duplex;
   /** As `describe` read it from the upgrade request. */
   readonly clientAddress: string;
   readonly userAgent: string | undefined;
@@ -76,9 +79,10 @@ export function serveGraphQLWebSocket<E extends Record<PropertyKey, unknown>>(
         }, keepAlive)
       : null;
     const { clientAddress, userAgent } = describe(request);
+    const connection: Duplex = request.socket;
     const closed = server.opened(
       new SocketForGraphQLWs(socket, internalError),
-      { socket, clientAddress, userAgent } as SocketExtra & Partial<E>,
+      { socket, connection, clientAddress, userAgent } as SocketExtra & Partial<E>,
     );
     socket.once("close", (code, reason) => {
       if (pingInterval) clearInterval(pingInterval);
