@@ -5,9 +5,10 @@
 // thousands of sockets in a loop. Through ws's send, each write is a frame
 // header in a buffer of its own, then the two written corked (a writev, with
 // the stream machinery of a corked write around it). Built here, the frame
-// is one buffer and one plain write: about half the JavaScript time of a send
-// (1.9–2.6 µs against 2.8–4.8 µs of user CPU per send to 5,000–9,000 sockets
-// on loopback; the kernel's part is the same).
+// is one buffer and one plain write: about two thirds of the JavaScript time
+// of a send, and 0.88× its CPU with the kernel's part (npm run bench:frames,
+// 5,000 sockets on loopback: 2.2 against 3.5 µs of user CPU per write, 9.8
+// against 11.1 µs in all).
 //
 // Writing to the connection beside ws keeps the frames in order because ws
 // writes a frame to the connection at once when the socket negotiated no
