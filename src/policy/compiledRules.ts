@@ -425,6 +425,15 @@ class Union {
         return false;
       }
       if (viewers === this.single || viewers === this.borrowed) return false;
+      // A viewer joined with a set that already holds them (a list's owner
+      // and its space's members) is that set: kept as it is, not copied, so
+      // that the same set, and what is kept for it, comes back next event.
+      if (this.borrowed && typeof viewers === "string" && this.borrowed.has(viewers)) return false;
+      if (this.single !== undefined && typeof viewers !== "string" && viewers.has(this.single)) {
+        this.single = undefined;
+        this.borrowed = viewers;
+        return false;
+      }
       this.many = new Set(this.borrowed ?? [this.single!]);
       this.single = undefined;
       this.borrowed = undefined;

@@ -353,6 +353,26 @@ describe("what the compiler refuses", () => {
     }
   });
 
+  it("allowedAmong hands back the same set from one event to the next when the list's owner is a member (no copy per event)", () => {
+    const member = (userId: string) => ({ id: `m-${userId}`, userId, role: "USER", spaceId: "s1" });
+    // Kept between events as one array (src/realtime/relationCache.ts).
+    const members = ["u1", "u2", "u3"].map(member);
+    const candidates = new Set(["u1", "u2", "u3", "u4"]);
+    const expr = compileReadRule("list");
+    // Each event loads the list afresh; the memberships are the kept array.
+    const listLoaded = (ownerId: string) => ({ id: "l1", ownerId, private: false, spaceId: "s1", space: { id: "s1", members } });
+    const first = allowedAmong(expr, listLoaded("u1"), candidates);
+    const second = allowedAmong(expr, listLoaded("u1"), candidates);
+    expect([...first].sort()).toEqual(["u1", "u2", "u3"]);
+    expect(second).toBe(first);
+    // An owner who is not a member (left the space) reads their own list: joined, and right.
+    const withFormerMember = allowedAmong(expr, listLoaded("u4"), candidates);
+    expect([...withFormerMember].sort()).toEqual(["u1", "u2", "u3", "u4"]);
+    // Private: the owner alone, member or not.
+    expect([...allowedAmong(expr, { ...listLoaded("u2"), private: true }, candidates)]).toEqual(["u2"]);
+    expect([...allowedAmong(expr, { ...listLoaded("u4"), private: true }, candidates)]).toEqual(["u4"]);
+  });
+
   it("evaluate refuses a viewer the row was not loaded for", () => {
     const expr = compileReadRule("list");
     const row = { id: "l1", ownerId: "u1", private: false, spaceId: "s1", space: { id: "s1", members: [] } };
