@@ -220,12 +220,18 @@ describe("spaceActivity", () => {
 
     await admin.api.updateList(list.id, { private: true });
     const hidden = await admin.api.createTodo(list.id, "Hidden");
+    // Events are checked when they are delivered, so the list goes public
+    // again only once bob's stream is past "Hidden": a probe published after
+    // it reaches him only after every earlier event has been decided.
+    await admin.api.updateList(probeList.id, { title: "probe after Hidden" });
+    const whilePrivate = await stream.until((e) => "list" in e.spaceActivity && e.spaceActivity.list?.title === "probe after Hidden");
     await admin.api.updateList(list.id, { private: false, title: "Plans, shared" });
     const shown = await admin.api.createTodo(list.id, "Shown");
 
     const events = (await stream.until((e) => e.spaceActivity.todoId === shown.id))
       .map((e) => e.spaceActivity)
       .filter((e) => e.listId !== probeList.id);
+    expect(whilePrivate.map((e) => e.spaceActivity).filter((e) => e.listId !== probeList.id)).toEqual([]);
     expect(events.map(describeEvent)).toEqual([`list:UPDATED:${list.id}`, `todo:CREATED:${shown.id}`]);
     expect(events[0]).toMatchObject({ list: { private: false, title: "Plans, shared" } });
     expect(events.some((e) => e.todoId === hidden.id)).toBe(false);
