@@ -303,7 +303,7 @@ export function allowedAmong(expr: RuleExpr, row: Row, candidates: ReadonlySet<s
     for (const viewerId of candidates) if (decide(expr, row, viewerId)) allowed.add(viewerId);
     return allowed;
   }
-  const holds = viewersFor(expr, row);
+  const holds = viewersFor(expr, row, candidates);
   if (holds === EVERYONE) return candidates;
   if (holds === NOBODY) return NO_VIEWERS;
   if (typeof holds === "string") return candidates.has(holds) ? new Set([holds]) : NO_VIEWERS;
@@ -317,24 +317,33 @@ type Viewers = typeof EVERYONE | typeof NOBODY | string | ReadonlySet<string>;
 const EVERYONE = true;
 const NOBODY = false;
 
-function viewersFor(expr: RuleExpr, row: Row): Viewers {
+/**
+ * What `expr` holds for over `row`. Given `candidates`, a viewer a column
+ * names who is not among them is nobody: the answer is only ever read within
+ * the candidates (allowedAmong intersects with them), and a list's owner who
+ * is not subscribed (a writer, typically) would otherwise be joined to the
+ * space's members in a new set with every event, where without them the
+ * members' set, and what is kept for it, comes back. Below a to-many test
+ * the rows' results are kept for the rows alone, so no candidates go there.
+ */
+function viewersFor(expr: RuleExpr, row: Row, candidates?: ReadonlySet<string>): Viewers {
   switch (expr.op) {
     case "and": {
       let result: Viewers = EVERYONE;
       for (const item of expr.items) {
-        result = intersect(result, viewersFor(item, row));
+        result = intersect(result, viewersFor(item, row, candidates));
         if (result === NOBODY) return NOBODY;
       }
       return result;
     }
     case "or": {
       const union = new Union();
-      for (const item of expr.items) if (union.add(viewersFor(item, row))) return EVERYONE;
+      for (const item of expr.items) if (union.add(viewersFor(item, row, candidates))) return EVERYONE;
       return union.result();
     }
     case "equals": {
       const value = row[expr.field];
-      if ("viewer" in expr.operand) return typeof value === "string" ? value : NOBODY;
+      if ("viewer" in expr.operand) return typeof value === "string" && (!candidates || candidates.has(value)) ? value : NOBODY;
       return value === expr.operand.literal ? EVERYONE : NOBODY;
     }
     case "in":
@@ -342,7 +351,7 @@ function viewersFor(expr: RuleExpr, row: Row): Viewers {
     case "one": {
       const related = row[expr.relation];
       if (related === undefined) throw new Error(`evaluate: relation ${expr.relation} was not loaded`);
-      return related === null ? NOBODY : viewersFor(expr.item, related as Row);
+      return related === null ? NOBODY : viewersFor(expr.item, related as Row, candidates);
     }
     case "some": {
       const related = row[expr.relation];

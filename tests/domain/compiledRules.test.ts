@@ -373,6 +373,24 @@ describe("what the compiler refuses", () => {
     expect([...allowedAmong(expr, { ...listLoaded("u4"), private: true }, candidates)]).toEqual(["u4"]);
   });
 
+  it("allowedAmong hands back the members' set as it is when the list's owner is not among the candidates (a writer not subscribed)", () => {
+    const member = (userId: string) => ({ id: `m-${userId}`, userId, role: "USER", spaceId: "s1" });
+    // Rows are loaded for the candidates only: the owner's membership is not among them.
+    const members = ["u1", "u2", "u3"].map(member);
+    // u5 is subscribed but not a member: the answer is not the candidates' set itself.
+    const candidates = new Set(["u1", "u2", "u3", "u5"]);
+    const expr = compileReadRule("list");
+    const listLoaded = (isPrivate: boolean) => ({ id: "l1", ownerId: "writer", private: isPrivate, spaceId: "s1", space: { id: "s1", members } });
+    const first = allowedAmong(expr, listLoaded(false), candidates);
+    expect([...first].sort()).toEqual(["u1", "u2", "u3"]);
+    expect(allowedAmong(expr, listLoaded(false), candidates)).toBe(first);
+    // Private, the owner is the only reader, and not a candidate: nobody here.
+    expect([...allowedAmong(expr, listLoaded(true), candidates)]).toEqual([]);
+    // Once the owner is a candidate, they are one of the readers again.
+    expect([...allowedAmong(expr, listLoaded(true), new Set([...candidates, "writer"]))]).toEqual(["writer"]);
+    expect([...allowedAmong(expr, listLoaded(false), new Set([...candidates, "writer"]))].sort()).toEqual(["u1", "u2", "u3", "writer"]);
+  });
+
   it("evaluate refuses a viewer the row was not loaded for", () => {
     const expr = compileReadRule("list");
     const row = { id: "l1", ownerId: "u1", private: false, spaceId: "s1", space: { id: "s1", members: [] } };
