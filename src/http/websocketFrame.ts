@@ -20,9 +20,20 @@ import type { WebSocket } from "ws";
 
 const FIN_TEXT = 0x81;
 
-/** Whether `writeTextFrame` may write beside ws on this socket: open, and no extension that would make ws queue its frames. */
+/**
+ * Sockets known to have negotiated no extension. Extensions are settled by
+ * the handshake and never change after it, and ws's `extensions` getter
+ * lists them into a new string at every call (Object.keys, join): asked
+ * once per socket, not once per frame.
+ */
+const withoutExtensions = new WeakMap<WebSocket, boolean>();
+
+/** Whether `textFrame`'s frames may be written beside ws on this socket: open, and no extension that would make ws queue its frames. */
 export function writesFramesAsIs(socket: WebSocket): boolean {
-  return socket.readyState === socket.OPEN && socket.extensions === "";
+  if (socket.readyState !== socket.OPEN) return false;
+  let plain = withoutExtensions.get(socket);
+  if (plain === undefined) withoutExtensions.set(socket, (plain = socket.extensions === ""));
+  return plain;
 }
 
 /** One unmasked, final text frame whose payload is the concatenation of `parts` (UTF-8 bytes). */
