@@ -99,6 +99,8 @@ describe("graceful shutdown", () => {
     const env = { ...(await serverEnv()), NODE_ENV: mode, ...extra };
     const started = await launch(env);
 
+    let acknowledged!: () => void;
+    const connected = new Promise<void>((resolve) => (acknowledged = resolve));
     const closeCode = new Promise<number>((resolve) => {
       const client = createClient({
         url: started.url.replace(/^http/, "ws"),
@@ -106,12 +108,14 @@ describe("graceful shutdown", () => {
         retryAttempts: 0,
         lazy: false,
         onNonLazyError: () => undefined,
-        on: { closed: (event) => resolve((event as { code: number }).code) },
+        on: { connected: () => acknowledged(), closed: (event) => resolve((event as { code: number }).code) },
       });
       void client;
     });
-    // Wait until the socket is acknowledged, so it is open when the signal comes.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Wait until the socket is acknowledged, so it is open when the signal
+    // comes (a fixed wait was too short on a loaded machine: the connection
+    // was still opening at the signal, and dropped with 1006).
+    await connected;
 
     // A request whose body is still arriving when SIGTERM is sent.
     const body = JSON.stringify({ query: `mutation { signUp(input: { email: "inflight@example.com", password: "password-1" }) { user { email } } }` });
