@@ -16,7 +16,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { applyMigrations, MIGRATIONS_DIR, type MigrationConnection } from "../src/db/migrate.js";
+import { openDatabase } from "../src/db/database.js";
+import { MIGRATIONS_DIR } from "../src/db/migrate.js";
 import { boundedInt, createBenchDatabase } from "./support.js";
 
 const SIZES = (process.env.BENCH_MEMBERS ?? "1000,5000,10000").split(",").map((value) => boundedInt(value.trim(), 0, 1, 100_000, "BENCH_MEMBERS"));
@@ -40,14 +41,16 @@ const WAYS: readonly Way[] = ["per statement", "per row"];
 
 async function main() {
   const database = await createBenchDatabase("bench_members");
+  // Migrated as the server migrates it; the samples below use a plain client.
+  const migrating = await openDatabase({ kind: "postgres", url: database.url, poolMax: 1, connectTimeoutMs: 5_000, queryTimeoutMs: 5_000 });
+  try {
+    await migrating.migrate();
+  } finally {
+    await migrating.close();
+  }
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   try {
-    const connection: MigrationConnection = {
-      exec: async (sql) => void (await client.query(sql)),
-      query: async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[],
-    };
-    await applyMigrations(connection);
     await client.query(
       `INSERT INTO "User" (id, email, "passwordHash", "updatedAt")
        SELECT 'u' || i, 'u' || i || '@example.com', 'not-a-hash', now() FROM generate_series(0, $1::int - 1) AS i`,

@@ -5,8 +5,8 @@
 // tens of milliseconds of database and server time, for every event, though
 // memberships change far less often than todos. So they are kept here, per
 // space, and used only while they are still current: the space row, loaded
-// with every event's row anyway, carries a version of its memberships that a
-// trigger bumps in the same transaction as any change to them, once per
+// with every event's row anyway, carries a version of its memberships that
+// triggers bump in the same transaction as any change to them, once per
 // statement (migrations 20261204000000_space_members_version and
 // 20261204120000_space_members_version_per_statement; only equality is
 // compared here, so how far it moves does not matter). The version is read after the event
