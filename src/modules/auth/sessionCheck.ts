@@ -12,6 +12,11 @@
 //     when the announcement never arrives.
 // An ended session never becomes active again, so "ended" is remembered for
 // good (up to a bound on memory): replaying an ended token costs no statement.
+// The sessions asked for within one turn of the event loop are read together
+// in one statement: when thousands of sockets connect at once (a deploy, a
+// network coming back), their connection_init messages arrive in the same
+// turns, and each read on its own was a statement, and about 60 KB of
+// garbage in the client, per socket.
 import type { RawPrismaClient } from "../../db/database.js";
 import { outsideQueryStats } from "../../db/queryStats.js";
 import { unauthenticated } from "../../errors.js";
@@ -79,35 +84,66 @@ export function createSessionCheck(
     }
   });
 
-  const touch = (sessionId: string) => {
+  const touch = (sessionIds: string[]) => {
     prisma.session
-      .updateMany({ where: { id: sessionId, endedAt: null }, data: { lastUsedAt: new Date() } })
-      .catch((error: unknown) => logger.warn({ err: error, sessionId }, "could not record a session's lastUsedAt"));
+      .updateMany({ where: { id: { in: sessionIds }, endedAt: null }, data: { lastUsedAt: new Date() } })
+      .catch((error: unknown) => logger.warn({ err: error, sessionIds }, "could not record sessions' lastUsedAt"));
   };
 
-  const read = async (sessionId: string): Promise<Known> => {
-    const row = await prisma.session.findUnique({
-      where: { id: sessionId },
-      select: { userId: true, endedAt: true, expiresAt: true, lastUsedAt: true },
+  /** Reads the sessions in one statement, remembers what it found, and touches the ones last used long ago. */
+  const readMany = async (sessionIds: readonly string[]): Promise<Map<string, Known>> => {
+    const rows = await prisma.session.findMany({
+      where: { id: { in: [...sessionIds] } },
+      select: { id: true, userId: true, endedAt: true, expiresAt: true, lastUsedAt: true },
     });
+    const byId = new Map(rows.map((row) => [row.id, row]));
     const now = Date.now();
-    const state: Known =
-      !row || row.endedAt !== null || row.expiresAt.getTime() <= now
-        ? { ended: true }
-        : { ended: false, userId: row.userId, until: now + options.cacheTtlMs };
-    if (row && !state.ended && now - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) touch(sessionId);
-    remember(sessionId, state);
-    return known.get(sessionId) ?? state;
+    const states = new Map<string, Known>();
+    const lastUsedLongAgo: string[] = [];
+    for (const sessionId of sessionIds) {
+      const row = byId.get(sessionId);
+      const state: Known =
+        !row || row.endedAt !== null || row.expiresAt.getTime() <= now
+          ? { ended: true }
+          : { ended: false, userId: row.userId, until: now + options.cacheTtlMs };
+      if (row && !state.ended && now - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) lastUsedLongAgo.push(sessionId);
+      remember(sessionId, state);
+      states.set(sessionId, known.get(sessionId) ?? state);
+    }
+    if (lastUsedLongAgo.length > 0) touch(lastUsedLongAgo);
+    return states;
   };
 
-  /**
-   * One read per session at a time, however many requests are waiting for it;
-   * shared by them all, so no request's statement count (queryStats) has it.
-   */
+  type Waiting = { resolve: (state: Known) => void; reject: (error: unknown) => void };
+  /** Sessions asked for since the last read: read together on the next turn of the event loop. */
+  const queued = new Map<string, Waiting>();
+  const readQueued = () => {
+    const batch = [...queued];
+    queued.clear();
+    for (let start = 0; start < batch.length; start += SWEEP_CHUNK) {
+      const chunk = batch.slice(start, start + SWEEP_CHUNK);
+      // Shared by every request waiting on it: no request's statement count (queryStats) has it.
+      outsideQueryStats(() => readMany(chunk.map(([sessionId]) => sessionId))).then(
+        (states) => {
+          for (const [sessionId, waiting] of chunk) waiting.resolve(states.get(sessionId)!);
+        },
+        (error: unknown) => {
+          for (const [, waiting] of chunk) waiting.reject(error);
+        },
+      );
+    }
+  };
+
+  /** One read per session at a time, however many requests are waiting for it. */
   const load = (sessionId: string): Promise<Known> => {
     let pending = loading.get(sessionId);
     if (!pending) {
-      pending = outsideQueryStats(() => read(sessionId)).finally(() => loading.delete(sessionId));
+      // setImmediate, not a microtask: the sockets whose messages arrive in
+      // the same turn each run their callback in it before the read starts.
+      if (queued.size === 0) setImmediate(readQueued);
+      pending = new Promise<Known>((resolve, reject) => queued.set(sessionId, { resolve, reject })).finally(() =>
+        loading.delete(sessionId),
+      );
       loading.set(sessionId, pending);
     }
     return pending;
