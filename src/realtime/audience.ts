@@ -74,15 +74,27 @@ export interface AudienceStats {
 export interface BatchedAudience {
   /** `viewers`: the candidates. A set handed again for a later event (a tailer's audience) costs that event nothing per viewer until it changes. */
   decide(event: ChangeEvent, viewers: ReadonlySet<string> | readonly string[]): Promise<Audience>;
+  /**
+   * Of `viewers`, those who may read the space or list now, by its read rule
+   * alone: the check when a subscription starts (subscribeCheck.ts), for
+   * many viewers in one statement. Not counted in `stats`, which are the
+   * events'.
+   */
+  readersOf(model: "space" | "list", id: string, viewers: ReadonlySet<string>): Promise<ReadonlySet<string>>;
   readonly stats: Readonly<AudienceStats>;
 }
 
 type Row = Record<string, unknown>;
 
 interface CompiledSubscriptionRules {
+  /** A todo event's: the todo's read rule, and its space readable. */
   todo: RuleExpr;
+  /** A list event's: the list's read rule, and its space readable. */
   list: RuleExpr;
+  /** The space's read rule. */
   space: RuleExpr;
+  /** The list's read rule alone: what subscribing to its todos asks (todoChanged), as the policy client's read of the list does. */
+  listRead: RuleExpr;
 }
 
 /** The subscription rules, compiled from rules.ts; throws UncompilableRule when they cannot be. */
@@ -92,6 +104,7 @@ export function compileSubscriptionRules(): CompiledSubscriptionRules {
     todo: allOf(compileReadRule("todo"), compileWhere("todo", { list: { space: spaceReadable } })),
     list: allOf(compileReadRule("list"), compileWhere("list", { space: spaceReadable })),
     space: compileReadRule("space"),
+    listRead: compileReadRule("list"),
   };
 }
 
@@ -118,6 +131,8 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
     load(compiled.list, (include) => prisma.list.findUnique({ where: { id }, include }), candidates);
   const loadSpace = (id: string, candidates: ReadonlySet<string>) =>
     load(compiled.space, (include) => prisma.space.findUnique({ where: { id }, include }), candidates);
+  const loadListToRead = (id: string, candidates: ReadonlySet<string>) =>
+    load(compiled.listRead, (include) => prisma.list.findUnique({ where: { id }, include }), candidates);
 
   async function decideUncounted(event: ChangeEvent, candidates: ReadonlySet<string>): Promise<Audience> {
     const allowed = (expr: RuleExpr, row: Row, delivered: DeliveredEvent) => {
@@ -151,6 +166,10 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
 
   return {
     stats,
+    async readersOf(model, id, viewers) {
+      const row = model === "space" ? await loadSpace(id, viewers) : await loadListToRead(id, viewers);
+      return row ? allowedAmong(model === "space" ? compiled.space : compiled.listRead, row, viewers) : new Set();
+    },
     async decide(event, viewers) {
       const counted = { sqlStatements: 0 };
       const candidates = viewers instanceof Set ? (viewers as ReadonlySet<string>) : new Set(viewers);

@@ -24,6 +24,7 @@ import {
   type LogPosition,
 } from "./eventLog.js";
 import { createDirectFanOut, type FanOutObserver, type ForegroundWork } from "./multiplex.js";
+import { createSubscribeCheck, type SubscribeTarget } from "./subscribeCheck.js";
 import { EventTailer, type EventFilter, type TailedEvent } from "./tailer.js";
 
 const REPLAY_PAGE = 200;
@@ -38,6 +39,12 @@ export interface Realtime {
    * (audience.ts), or per subscriber when the rules could not be compiled.
    */
   deliver(tailed: TailedEvent, context: GraphQLContext): Promise<DeliveredEvent | undefined>;
+  /**
+   * Whether the subscriber of `context` may read the space or list now: the
+   * check when a subscription starts, decided for every subscriber asking in
+   * the same turn of the event loop at once (subscribeCheck.ts).
+   */
+  readable(target: SubscribeTarget, context: GraphQLContext): Promise<boolean>;
   /** What batched delivery decisions have cost so far (for metrics and benchmarks). */
   readonly fanOutStats: Readonly<AudienceStats>;
   /** Turns event ids into the opaque cursors clients see, and back. */
@@ -119,6 +126,8 @@ export async function createRealtime(
   // subscription stays on its own path.
   if (batched) tailer.setDirectFanOut(createDirectFanOut(decisionFor, logger, options.foreground, options.fanOutObserver));
 
+  const subscribeCheck = createSubscribeCheck(batched && ((model, id, viewers) => batched.readersOf(model, id, viewers)));
+
   const retentionText = describeDuration(config.eventRetentionMs);
   const cursorExpired = () =>
     badUserInput(
@@ -137,6 +146,7 @@ export async function createRealtime(
       if (!batched || !tailed.audience.has(viewerId)) return deliveryChecks.run(() => readableEvent(tailed.event, context));
       return (await decisionFor(tailed)).get(viewerId);
     },
+    readable: (target, context) => subscribeCheck.readable(target, context),
     published(events) {
       if (events.length > 0) bus.publish();
     },

@@ -9,15 +9,9 @@ import { looksLikeId } from "../modules/validation.js";
 import type { DeliveredEvent } from "./events.js";
 import { eventStream } from "./stream.js";
 
-// The access check at subscribe reads through the policy client of a context
-// of its own: the subscription's context lives as long as the subscription,
-// and a client made in it would stay with it, unused, through every event
-// (with thousands of subscriptions, most of their memory). One row by id,
-// its id only: no loaders to make for a single read.
-const readableList = async (context: GraphQLContext, listId: string) =>
-  (await context.fresh().db.list.findFirst({ where: { id: listId }, select: { id: true } })) !== null;
-const readableSpace = async (context: GraphQLContext, spaceId: string) =>
-  (await context.fresh().db.space.findFirst({ where: { id: spaceId }, select: { id: true } })) !== null;
+// The access check at subscribe: decided for many subscribers at once (subscribeCheck.ts).
+const readableList = (context: GraphQLContext, listId: string) => context.realtime.readable({ model: "list", id: listId }, context);
+const readableSpace = (context: GraphQLContext, spaceId: string) => context.realtime.readable({ model: "space", id: spaceId }, context);
 
 export const realtimeResolvers: Resolvers = {
   Subscription: {

@@ -16,6 +16,12 @@
 // from a cold start must cost as many statements for one viewer as for all
 // of them, or for hundreds more.
 //
+// After each change the check when a subscription starts (subscribeCheck.ts:
+// may the viewer read the space or list now?) is compared too, for every
+// user and every space and list the world has had: batched for all users at
+// once through the realtime's check, and for them all in one decision,
+// against each user's own policy client.
+//
 // AUDIENCE_FUZZ_WORLDS (default 40) sets the number of worlds,
 // AUDIENCE_FUZZ_SEED the seed; a mismatch names the seed, world, change,
 // event and viewer so it can be replayed.
@@ -31,6 +37,7 @@ import type { NewEvent } from "../../src/realtime/eventLog.js";
 import { listEvent } from "../../src/modules/list/service.js";
 import { todoEventOf } from "../../src/modules/todo/service.js";
 import { createRealtime, type Realtime } from "../../src/realtime/index.js";
+import type { SubscribeTarget } from "../../src/realtime/subscribeCheck.js";
 import { startTestServer, TEST_JWT_SECRET, type TestServer } from "../helpers/server.js";
 import { insertWorlds, type ListRow, type MemberRow, type Role, type SpaceRow, type TodoRow } from "../domain/support.js";
 import { chance, generateWorld, int, mulberry32, pick, randomId, type GeneratedWorld, type Random } from "../domain/worlds.js";
@@ -304,7 +311,7 @@ interface Mismatch {
 /** Subscriber ids no user has, to make the candidate set large. */
 const NOBODIES = Array.from({ length: 500 }, (_, i) => `nobody-${i}`);
 
-const totals = { worlds: 0, changes: 0, events: 0, decisions: 0, viewerChecks: 0, delivered: 0 };
+const totals = { worlds: 0, changes: 0, events: 0, decisions: 0, viewerChecks: 0, delivered: 0, subscribeChecks: 0 };
 /** Statements per decision, by event shape: the same for one viewer as for all (checked per decision). */
 const statementCounts = new Map<string, Set<number>>();
 /** Situations the run went through, by the per-viewer answer; the end of the run checks the ones that matter occurred. */
@@ -400,6 +407,42 @@ async function decideBothWays(
   totals.decisions += 1;
 }
 
+/**
+ * The check when a subscription starts, for every user and every space and
+ * list the world has had (deleted ones included): through the realtime's
+ * batched check (all users asking in the same turn) and one readersOf for
+ * them all, against each user's policy client.
+ */
+async function checkSubscribeBothWays(
+  state: State,
+  targets: SubscribeTarget[],
+  after: string,
+  contexts: Map<string, GraphQLContext>,
+  mismatches: Mismatch[],
+): Promise<void> {
+  const viewers = state.world.users.map((user) => user.id);
+  for (const target of targets) {
+    const perViewer = await Promise.all(
+      viewers.map(async (viewer) => {
+        const { db } = contexts.get(viewer)!.fresh();
+        const where = { where: { id: target.id }, select: { id: true } } as const;
+        return (target.model === "space" ? await db.space.findFirst(where) : await db.list.findFirst(where)) !== null;
+      }),
+    );
+    const throughCheck = await Promise.all(viewers.map((viewer) => realtime.readable(target, contexts.get(viewer)!)));
+    const readers = await batched.readersOf(target.model, target.id, new Set(viewers));
+    viewers.forEach((viewer, index) => {
+      const expected = perViewer[index]!;
+      const report = (got: unknown, how: string) =>
+        mismatches.push({ seed: state.world.seed, world: state.world.index, after, event: `subscribe to ${target.model} ${target.id} (${how})`, viewer, batched: got, perViewer: expected });
+      if (throughCheck[index] !== expected) report(throughCheck[index], "realtime.readable");
+      if (readers.has(viewer) !== expected) report(readers.has(viewer), "readersOf");
+      see(`subscribe to a ${target.model}: ${expected ? "allowed" : "refused"}`);
+      totals.subscribeChecks += 1;
+    });
+  }
+}
+
 let eventSequence = 0n;
 
 async function runWorld(world: GeneratedWorld): Promise<Mismatch[]> {
@@ -421,12 +464,18 @@ async function runWorld(world: GeneratedWorld): Promise<Mismatch[]> {
   );
   const events: ChangeEvent[] = [];
   const mismatches: Mismatch[] = [];
+  // Every space and list the world has had: kept after they are deleted, lists created later added.
+  const targets: SubscribeTarget[] = [
+    ...world.spaces.map((space) => ({ model: "space" as const, id: space.id })),
+    ...world.lists.map((list) => ({ model: "list" as const, id: list.id })),
+  ];
   const steps = int(rng, 4, 12);
   for (let step = 1; step <= steps; step++) {
     const at = new Date(Date.UTC(2026, 1, 1) + world.index * 60_000 + step * 1000);
     const change = await randomChange(state, rng, at);
     if (!change) break;
     totals.changes += 1;
+    for (const list of state.lists.values()) if (!targets.some((target) => target.id === list.id)) targets.push({ model: "list", id: list.id });
     for (const event of change.events) {
       // Made-up ids and txids, in log order: nothing here reads them but the comparison.
       eventSequence += 1n;
@@ -436,6 +485,7 @@ async function runWorld(world: GeneratedWorld): Promise<Mismatch[]> {
     // gets it, the older ones as a subscriber resuming after them would.
     const after = `change ${step} of ${steps} (${change.description})`;
     for (const event of events) await decideBothWays(state, rng, event, after, contexts, mismatches);
+    await checkSubscribeBothWays(state, targets, after, contexts, mismatches);
   }
   totals.worlds += 1;
   totals.events += events.length;
@@ -476,6 +526,10 @@ describe(`batched audience against the per-viewer delivery check (${WORLDS} worl
       "deleted todo, list made private since: withheld",
       "deleted todo, list made public since: delivered",
       "UPDATED todo deleted since: withheld",
+      "subscribe to a space: allowed",
+      "subscribe to a space: refused",
+      "subscribe to a list: allowed",
+      "subscribe to a list: refused",
     ];
     const missing = expected.filter((label) => !seen.has(label));
     expect(missing, `seen: ${[...seen].map(([label, count]) => `${label} (${count})`).sort().join("; ")}`).toEqual([]);
@@ -488,7 +542,7 @@ describe(`batched audience against the per-viewer delivery check (${WORLDS} worl
     const counts = [...statementCounts].map(([shape, set]) => `${shape}: ${[...set].sort().join("/")}`).join(", ");
     console.log(
       `audience: ${totals.worlds} worlds, ${totals.changes} changes, ${totals.events} events, ${totals.decisions} decisions, ` +
-        `${totals.viewerChecks} per-viewer checks (${totals.delivered} delivered), 0 mismatches expected; statements per decision: ${counts}`,
+        `${totals.viewerChecks} per-viewer checks (${totals.delivered} delivered), ${totals.subscribeChecks} subscribe checks, 0 mismatches expected; statements per decision: ${counts}`,
         `\n${[...seen].map(([label, count]) => `${label} (${count})`).sort().join("; ")}`,
     );
   });
