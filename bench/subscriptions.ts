@@ -135,6 +135,7 @@ const TARGET_DURING_FANOUT_RATIO = 2;
 const FANOUT_EVENTS = "realtime_fanout_events_total";
 const FANOUT_STATEMENTS = "realtime_fanout_sql_statements_total";
 const FANOUT_DURATION = "realtime_fanout_duration_seconds";
+const DB_STATEMENTS = "db_statements_total";
 
 type Operation = "spaceActivity" | "todoChanged";
 type Scenario = "one-space" | "spread";
@@ -848,6 +849,8 @@ interface Row {
   serverCpuMs: number;
   openSeconds: number;
   probes: number;
+  /** SQL statements the server sent while the level's subscribers connected (db_statements_total), per subscriber; the probe writes' included. */
+  openStatementsPerSubscriber: number | undefined;
 }
 
 interface Options {
@@ -1089,6 +1092,20 @@ async function runPhase(input: PhaseInput): Promise<void> {
       return fanOutSeconds === undefined || fanOuts === undefined ? { events, statements } : { events, statements, fanOutSeconds, fanOuts };
     };
 
+    const readStatements = async (): Promise<number | undefined> => {
+      const response = await fetch(metricsUrl);
+      if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
+      return metricTotal(await response.text(), DB_STATEMENTS);
+    };
+    /** Opens `count` more subscribers, and counts the statements the server sent meanwhile. */
+    const openMore = async (count: number) => {
+      const before = await readStatements();
+      const opened = await children!.call({ type: "open", count }, "opened");
+      const after = await readStatements();
+      const statementsPerSubscriber = before === undefined || after === undefined ? undefined : (after - before) / count;
+      return { ...opened, statementsPerSubscriber };
+    };
+
     // Data: a writer; the subscribers, distinct users with a session each; a
     // quiet space (the writer's alone); and the scenario's spaces: one with
     // every subscriber a member, or many with `perSpace` members each.
@@ -1145,7 +1162,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
     );
 
     const rows: Row[] = [];
-    const measureLevel = async (open: Extract<FromClients, { type: "opened" }>, writes: number) => {
+    const measureLevel = async (open: Extract<FromClients, { type: "opened" }> & { statementsPerSubscriber: number | undefined }, writes: number) => {
       const fullGc = fullGcRss();
       // BENCH_HEAP_SNAPSHOT=dir: what the server holds with the level's subscribers connected, for DevTools.
       if (process.env.BENCH_HEAP_SNAPSHOT) {
@@ -1170,10 +1187,10 @@ async function runPhase(input: PhaseInput): Promise<void> {
       const rss: SettledRss = { ...fullGc, reduced: memoryReducedRss() };
       const after = await readFanout();
       const spaces = scenario === "spread" ? options.spread.spaces : 1;
-      const row: Row = { scenario, subscribers: open.open, spaces, m: measurement, idleRss, rss, peakRss, sql: sqlPerEvent(before, after), serverFanOutMs: serverFanOutMs(before, after), serverCpuMs, openSeconds: open.seconds, probes: open.probes };
+      const row: Row = { scenario, subscribers: open.open, spaces, m: measurement, idleRss, rss, peakRss, sql: sqlPerEvent(before, after), serverFanOutMs: serverFanOutMs(before, after), serverCpuMs, openSeconds: open.seconds, probes: open.probes, openStatementsPerSubscriber: open.statementsPerSubscriber };
       rows.push(row);
       console.log(
-        `  ${scenario} N=${row.subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, leaked ${measurement.leaked}, RSS ${rss.fullGc.toFixed(0)} MB (${rss.reduced.toFixed(0)} memory-reduced, peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
+        `  ${scenario} N=${row.subscribers}${scenario === "spread" ? ` over ${spaces} spaces` : ""}: open+live in ${open.seconds.toFixed(1)} s (${open.probes} probe rounds, ${open.statementsPerSubscriber === undefined ? "n/a" : open.statementsPerSubscriber.toFixed(2)} SQL statements per subscriber), p50 ${measurement.p50.toFixed(1)} ms, p99 ${measurement.p99.toFixed(1)} ms, missing ${measurement.missing}, leaked ${measurement.leaked}, RSS ${rss.fullGc.toFixed(0)} MB (${rss.reduced.toFixed(0)} memory-reduced, peak ${peakRss.toFixed(0)}), SQL/event ${row.sql.text}`,
       );
       console.log(
         `    after the full GC: V8 heap ${rss.heap.used.toFixed(0)} MB live of ${rss.heap.committed.toFixed(0)} MB committed, ${rss.heap.external.toFixed(0)} MB outside it (idle: ${idleRss.heap.used.toFixed(0)} of ${idleRss.heap.committed.toFixed(0)}, ${idleRss.heap.external.toFixed(0)})`,
@@ -1190,7 +1207,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
     if (scenario === "one-space") {
       let connected = 0;
       for (const n of options.steps) {
-        const open = await children.call({ type: "open", count: n - connected }, "opened");
+        const open = await openMore(n - connected);
         connected = n;
         await measureLevel(open, options.mutations);
       }
@@ -1200,9 +1217,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
         `  mutation during fan-out at N=${during.subscribers}: idle p50 ${during.idleP50.toFixed(1)} ms, during p50 ${during.duringP50.toFixed(1)} ms (${(during.duringP50 / during.idleP50).toFixed(2)}×), overlapped ${during.overlapped}/${during.samples}`,
       );
     } else {
-      const open = await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-open`, () =>
-        children!.call({ type: "open", count: options.spread.subscribers }, "opened"),
-      );
+      const open = await sampleAllocations(process.env.BENCH_HEAP_SAMPLE, `${scenario}-open`, () => openMore(options.spread.subscribers));
       await measureLevel(open, options.spreadMutations);
     }
 
@@ -1321,13 +1336,13 @@ function report(results: PhaseResult[]): void {
     console.log("one space: every subscriber a member of the one space written to");
     console.log("");
     console.log(
-      "| subscribers | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | p99 × N=1 | missing | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
+      "| subscribers | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | p99 × N=1 | missing | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s | SQL per subscriber connecting |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    console.log(`| 0 (idle) | | | | | | | | | ${twoRss(oneSpace.idleRss)} | | | | | |`);
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log(`| 0 (idle) | | | | | | | | | ${twoRss(oneSpace.idleRss)} | | | | | | |`);
     for (const row of oneSpaceRows) {
       console.log(
-        `| ${row.subscribers} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.p99 / base.m.p99, 2)} |${f(row.m.missing, 0)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
+        `| ${row.subscribers} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.p99 / base.m.p99, 2)} |${f(row.m.missing, 0)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |${f(row.openStatementsPerSubscriber ?? Number.NaN, 2)} |`,
       );
     }
   }
@@ -1336,12 +1351,12 @@ function report(results: PhaseResult[]): void {
     console.log(`spread: ${spreadRow.subscribers / spreadRow.spaces} subscribers per space, each a member of its own space only; each write to one space`);
     console.log("");
     console.log(
-      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | missing | leaked | RSS idle MB (full GC / memory-reducing GC) | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s |",
+      "| subscribers | spaces | writes | p50 ms | p99 ms | max ms | server fan-out mean ms | CPU per write ms (server / clients) | missing | leaked | RSS idle MB (full GC / memory-reducing GC) | RSS connected MB (full GC / memory-reducing GC) | RSS peak MB | KB per subscriber | SQL per event | write round trip p50 ms | open+live s | SQL per subscriber connecting |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const row = spreadRow;
     console.log(
-      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} | ${twoRss(row.idleRss)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |`,
+      `| ${row.subscribers} | ${row.spaces} |${f(row.m.writes, 0)} |${f(row.m.p50)} |${f(row.m.p99)} |${f(row.m.max)} |${f(row.serverFanOutMs ?? Number.NaN)} | ${cpuPerWrite(row)} |${f(row.m.missing, 0)} |${f(row.m.leaked, 0)} | ${twoRss(row.idleRss)} | ${twoRss(row.rss)} |${f(row.peakRss, 0)} |${f(kbPerSubscriber(row))} |${row.sql.text.padStart(9)} |${f(row.m.mutationP50)} |${f(row.openSeconds)} |${f(row.openStatementsPerSubscriber ?? Number.NaN, 2)} |`,
     );
   }
   const ratio = during ? during.duringP50 / during.idleP50 : Number.NaN;
@@ -1359,6 +1374,9 @@ function report(results: PhaseResult[]): void {
     "RSS: the server process with the level's subscriptions live, after a full GC / after V8's memory-reducing GC (what it does by itself once idle); peak: during the measured writes, from the full-GC state (the memory-reducing GC runs after them); KB per subscriber: (RSS after a full GC − the scenario's idle RSS after a full GC) / N (not given for N=1)",
   );
   console.log(`SQL per event: delta ${FANOUT_STATEMENTS} / delta ${FANOUT_EVENTS} over the measured writes${countersExposed ? "" : " (not exposed by this server: n/a)"}`);
+  console.log(
+    `SQL per subscriber connecting: delta ${DB_STATEMENTS} (every statement the server sent) over the level's connections opening and going live, / the subscribers opened; the probe writes (one per space) and the tailer's reads meanwhile included`,
+  );
   console.log(
     `server fan-out mean: delta ${FANOUT_DURATION}_sum / _count over the measured writes, from the event handed to the fan-out to its last frame written (the server's part of the p99, without the write's own request and the clients' reading); CPU per write: each process's user + system time over the measured writes / writes (clients: both threads)`,
   );

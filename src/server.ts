@@ -107,6 +107,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     });
     metrics.watchQueueDepth(() => jobs.queue.depth());
     metrics.watchFanOut(() => realtime.fanOutStats);
+    metrics.watchStatements(() => database.statements.sqlStatements);
     const stopJobs = () => jobs.stop(Math.max(1000, config.shutdownTimeoutMs - config.shutdownDelayMs - 1000));
     resources.unshift({ close: stopJobs });
     const tokens = createTokenService(secret, config.jwt.ttlMs);

@@ -17,7 +17,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Config } from "../config.js";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { applyMigrations, type MigrationConnection, type MigrationResult } from "./migrate.js";
-import { countingAdapterFactory } from "./queryStats.js";
+import { countingAdapterFactory, type QueryStats } from "./queryStats.js";
 import { lockDataDir } from "./dataDirLock.js";
 import { usableTemplate } from "./pgliteTemplate.js";
 
@@ -36,6 +36,8 @@ export interface Database {
   ping(): Promise<void>;
   /** The job queue's connection: PGlite's one instance, or a small pool of its own on PostgreSQL. */
   jobSql(): SqlExecutor;
+  /** Every SQL statement `prisma` has sent so far, whoever sent it (the job queue's own connection not included). */
+  readonly statements: Readonly<QueryStats>;
   close(): Promise<void>;
 }
 
@@ -199,11 +201,13 @@ export async function openDatabase(database: Config["database"]): Promise<Databa
     database.kind === "pglite"
       ? await openPGlite(database.dataDir)
       : openPostgres(database.url, database.poolMax, database.connectTimeoutMs, database.queryTimeoutMs);
-  const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter) });
+  const statements: QueryStats = { sqlStatements: 0 };
+  const prisma = new PrismaClient({ adapter: countingAdapterFactory(driver.adapter, statements) });
   let closed: Promise<void> | undefined;
   return {
     kind: database.kind,
     prisma,
+    statements,
     migrate: () => driver.migrate(),
     ping: async () => {
       await prisma.$queryRawUnsafe("SELECT 1");

@@ -34,26 +34,27 @@ export function currentQueryStats(): QueryStats | undefined {
   return statsStorage.getStore();
 }
 
-function countStatement(): void {
+function countStatement(total: QueryStats): void {
+  total.sqlStatements += 1;
   const stats = statsStorage.getStore();
   if (stats) stats.sqlStatements += 1;
 }
 
-function countingQueryable<Q extends SqlQueryable>(target: Q): Q {
+function countingQueryable<Q extends SqlQueryable>(target: Q, total: QueryStats): Q {
   return new Proxy(target, {
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
       if (typeof value !== "function") return value;
       if (property === "queryRaw" || property === "executeRaw") {
         return (...args: unknown[]) => {
-          countStatement();
+          countStatement(total);
           return (value as (...a: unknown[]) => unknown).apply(object, args);
         };
       }
       if (property === "startTransaction") {
         return async (...args: unknown[]) => {
           const transaction = (await (value as (...a: unknown[]) => Promise<Transaction>).apply(object, args));
-          return countingQueryable(transaction);
+          return countingQueryable(transaction, total);
         };
       }
       return (value as (...a: unknown[]) => unknown).bind(object);
@@ -61,15 +62,20 @@ function countingQueryable<Q extends SqlQueryable>(target: Q): Q {
   });
 }
 
-/** Wraps an adapter factory so the adapters it makes count statements. */
+/**
+ * Wraps an adapter factory so the adapters it makes count statements: in the
+ * operation's counter, and in `total`, every statement the client sends
+ * whoever sends it (the metrics' db_statements_total).
+ */
 export function countingAdapterFactory(
   factory: SqlMigrationAwareDriverAdapterFactory,
+  total: QueryStats,
 ): SqlMigrationAwareDriverAdapterFactory {
   return new Proxy(factory, {
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
       if (property === "connect" && typeof value === "function") {
-        return async () => countingQueryable(await (value as () => Promise<SqlDriverAdapter>).apply(object));
+        return async () => countingQueryable(await (value as () => Promise<SqlDriverAdapter>).apply(object), total);
       }
       return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(object) : value;
     },

@@ -40,6 +40,8 @@ export interface Metrics {
   readonly fanOut: FanOutObserver;
   /** Where the realtime_fanout_* counters read the batched delivery decisions' totals from, at each scrape. */
   watchFanOut(read: () => { events: number; sqlStatements: number }): void;
+  /** Where db_statements_total reads the database client's statement count from, at each scrape. */
+  watchStatements(read: () => number): void;
   /** Where jobs_queue_depth reads the waiting jobs per kind from, at each scrape. */
   watchQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** The Prometheus text of this instance and of the process. */
@@ -132,6 +134,18 @@ export function createMetrics(): Metrics {
     "SQL statements those decisions sent: divided by realtime_fanout_events_total, the statements per event.",
     (totals) => totals.sqlStatements,
   );
+
+  let readStatements: (() => number) | undefined;
+  new Counter({
+    name: "db_statements_total",
+    help: "SQL statements this instance's database client has sent, whoever sent them: requests, realtime decisions and checks, session reads, the event log (the job queue's own connection not included).",
+    registers: [registry],
+    collect() {
+      if (!readStatements) return;
+      this.reset();
+      this.inc(readStatements());
+    },
+  });
 
   const fanOutDuration = new Histogram({
     name: "realtime_fanout_duration_seconds",
@@ -237,6 +251,9 @@ export function createMetrics(): Metrics {
     },
     watchFanOut(read) {
       readFanOut = read;
+    },
+    watchStatements(read) {
+      readStatements = read;
     },
     async render() {
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`;

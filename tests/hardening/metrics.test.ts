@@ -40,6 +40,13 @@ describe("GET /metrics", () => {
     // `me` reads the user: at least one statement per operation.
     expect(value(samples, "graphql_operation_sql_statements_sum", { operation: "MetricsMe" })).toBeGreaterThanOrEqual(3);
     expect(value(samples, "graphql_operation_sql_statements_bucket", { operation: "MetricsMe", le: "0" })).toBe(0);
+
+    // Every statement of the client, whoever sent it: at least the operations' own, and moving with each.
+    expect(types.get("db_statements_total")).toBe("counter");
+    const statements = value(samples, "db_statements_total")!;
+    expect(statements).toBeGreaterThanOrEqual(value(samples, "graphql_operation_sql_statements_sum", { operation: "MetricsMe" })!);
+    await post(server.url, `query MetricsMe { me { id } }`, undefined, { authorization: `Bearer ${user.token}` });
+    expect(value((await scrape(server)).samples, "db_statements_total")).toBeGreaterThan(statements);
   });
 
   it("moves the WebSocket gauges with real connections and subscriptions, and counts events published and delivered", async () => {
