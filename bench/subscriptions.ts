@@ -1080,10 +1080,13 @@ async function runPhase(input: PhaseInput): Promise<void> {
     const prisma = server.database.prisma;
     const httpUrl = server.url.replace("localhost", "127.0.0.1");
     const metricsUrl = server.metricsUrl ?? new URL("/metrics", httpUrl).toString();
-    const readFanout = async (): Promise<FanoutCounters | undefined> => {
+    const readMetrics = async (): Promise<string> => {
       const response = await fetch(metricsUrl);
       if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
-      const text = await response.text();
+      return response.text();
+    };
+    const readFanout = async (): Promise<FanoutCounters | undefined> => {
+      const text = await readMetrics();
       const events = metricTotal(text, FANOUT_EVENTS);
       const statements = metricTotal(text, FANOUT_STATEMENTS);
       if (events === undefined || statements === undefined) return undefined;
@@ -1092,11 +1095,7 @@ async function runPhase(input: PhaseInput): Promise<void> {
       return fanOutSeconds === undefined || fanOuts === undefined ? { events, statements } : { events, statements, fanOutSeconds, fanOuts };
     };
 
-    const readStatements = async (): Promise<number | undefined> => {
-      const response = await fetch(metricsUrl);
-      if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
-      return metricTotal(await response.text(), DB_STATEMENTS);
-    };
+    const readStatements = async (): Promise<number | undefined> => metricTotal(await readMetrics(), DB_STATEMENTS);
     /** Opens `count` more subscribers, and counts the statements the server sent meanwhile. */
     const openMore = async (count: number) => {
       const before = await readStatements();

@@ -167,8 +167,9 @@ export function createBatchedAudience(prisma: RawPrismaClient, compiled: Compile
   return {
     stats,
     async readersOf(model, id, viewers) {
-      const row = model === "space" ? await loadSpace(id, viewers) : await loadListToRead(id, viewers);
-      return row ? allowedAmong(model === "space" ? compiled.space : compiled.listRead, row, viewers) : new Set();
+      const [rule, loadRow] = model === "space" ? [compiled.space, loadSpace] : [compiled.listRead, loadListToRead];
+      const row = await loadRow(id, viewers);
+      return row ? allowedAmong(rule, row, viewers) : new Set();
     },
     async decide(event, viewers) {
       const counted = { sqlStatements: 0 };

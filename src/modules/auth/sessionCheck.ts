@@ -17,6 +17,7 @@
 // network coming back), their connection_init messages arrive in the same
 // turns, and each read on its own was a statement, and about 60 KB of
 // garbage in the client, per socket.
+import DataLoader from "dataloader";
 import type { RawPrismaClient } from "../../db/database.js";
 import { outsideQueryStats } from "../../db/queryStats.js";
 import { unauthenticated } from "../../errors.js";
@@ -91,16 +92,15 @@ export function createSessionCheck(
   };
 
   /** Reads the sessions in one statement, remembers what it found, and touches the ones last used long ago. */
-  const readMany = async (sessionIds: readonly string[]): Promise<Map<string, Known>> => {
+  const readMany = async (sessionIds: readonly string[]): Promise<Known[]> => {
     const rows = await prisma.session.findMany({
       where: { id: { in: [...sessionIds] } },
       select: { id: true, userId: true, endedAt: true, expiresAt: true, lastUsedAt: true },
     });
     const byId = new Map(rows.map((row) => [row.id, row]));
     const now = Date.now();
-    const states = new Map<string, Known>();
     const lastUsedLongAgo: string[] = [];
-    for (const sessionId of sessionIds) {
+    const states = sessionIds.map((sessionId) => {
       const row = byId.get(sessionId);
       const state: Known =
         !row || row.endedAt !== null || row.expiresAt.getTime() <= now
@@ -108,42 +108,29 @@ export function createSessionCheck(
           : { ended: false, userId: row.userId, until: now + options.cacheTtlMs };
       if (row && !state.ended && now - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) lastUsedLongAgo.push(sessionId);
       remember(sessionId, state);
-      states.set(sessionId, known.get(sessionId) ?? state);
-    }
+      return known.get(sessionId) ?? state;
+    });
     if (lastUsedLongAgo.length > 0) touch(lastUsedLongAgo);
     return states;
   };
 
-  type Waiting = { resolve: (state: Known) => void; reject: (error: unknown) => void };
-  /** Sessions asked for since the last read: read together on the next turn of the event loop. */
-  const queued = new Map<string, Waiting>();
-  const readQueued = () => {
-    const batch = [...queued];
-    queued.clear();
-    for (let start = 0; start < batch.length; start += SWEEP_CHUNK) {
-      const chunk = batch.slice(start, start + SWEEP_CHUNK);
-      // Shared by every request waiting on it: no request's statement count (queryStats) has it.
-      outsideQueryStats(() => readMany(chunk.map(([sessionId]) => sessionId))).then(
-        (states) => {
-          for (const [sessionId, waiting] of chunk) waiting.resolve(states.get(sessionId)!);
-        },
-        (error: unknown) => {
-          for (const [, waiting] of chunk) waiting.reject(error);
-        },
-      );
-    }
-  };
+  // The sessions asked for within one turn of the event loop, read together
+  // (at most SWEEP_CHUNK a statement). Scheduled with setImmediate, not
+  // DataLoader's default microtask: the sockets whose messages arrive in the
+  // same turn each run their callback in it before the read starts. Shared by
+  // every request waiting on it: no request's statement count (queryStats)
+  // has it. Not cached here: `known` and `loading` are the cache.
+  const reads = new DataLoader<string, Known>((sessionIds) => outsideQueryStats(() => readMany(sessionIds)), {
+    cache: false,
+    batchScheduleFn: (dispatch) => setImmediate(dispatch),
+    maxBatchSize: SWEEP_CHUNK,
+  });
 
   /** One read per session at a time, however many requests are waiting for it. */
   const load = (sessionId: string): Promise<Known> => {
     let pending = loading.get(sessionId);
     if (!pending) {
-      // setImmediate, not a microtask: the sockets whose messages arrive in
-      // the same turn each run their callback in it before the read starts.
-      if (queued.size === 0) setImmediate(readQueued);
-      pending = new Promise<Known>((resolve, reject) => queued.set(sessionId, { resolve, reject })).finally(() =>
-        loading.delete(sessionId),
-      );
+      pending = reads.load(sessionId).finally(() => loading.delete(sessionId));
       loading.set(sessionId, pending);
     }
     return pending;
